@@ -1,0 +1,432 @@
+"""The one image convention of skfer, and the helpers that enforce it.
+
+Every image transformer accepts ``X`` as any of
+
+* an ndarray of shape ``(n_samples, H, W)`` or ``(n_samples, H, W, C)`` with
+  ``C`` in 1, 3 or 4 (grey, RGB, RGBA);
+* a list (or tuple) of such images, ``(H, W)`` or ``(H, W, C)``, whose sizes
+  may differ;
+* a list of file paths (``str`` or :class:`os.PathLike`), read as RGB.
+
+Colour order is RGB everywhere; OpenCV's BGR is converted at the boundary.
+
+Pixel types: ``uint8`` images stay ``uint8``; ``bool`` becomes ``uint8``
+(0/255); any other integer type (``uint16``, ``int32``...) and any float
+type become ``float32`` holding the same values.  Float images may be in
+[0, 1] or [0, 255]; transformers that need 8-bit pixels (face detection,
+histogram equalisation) map floats whose maximum is at most 1 to [0, 255].
+NaN or infinite pixels, empty images and unsupported channel counts raise a
+``ValueError`` that says which image is wrong.
+
+Single-channel images ``(H, W, 1)`` are treated as ``(H, W)``.
+
+A transformer returns an ndarray ``(n_samples, H, W[, C])`` when all its
+output images share one shape and dtype, and a list of arrays otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "check_images",
+    "read_image",
+    "stack_images",
+    "to_uint8",
+    "to_float01",
+    "map_images",
+    "image_shape_of",
+]
+
+_READ_MODES = ("rgb", "gray", "unchanged")
+
+
+def _is_path(x) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def read_image(path, mode="rgb"):
+    """Read one image file into an RGB (or grey) ndarray.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file. Any format OpenCV reads (PNG, JPEG, TIFF, BMP, WebP...)
+        and, as a fallback, what ``imageio`` reads (GIF...).
+    mode : {'rgb', 'gray', 'unchanged'}, default='rgb'
+        ``'rgb'``: ``(H, W, 3)`` uint8; ``'gray'``: ``(H, W)`` uint8;
+        ``'unchanged'``: as stored (grey ``(H, W)``, RGB, or RGBA; 16-bit
+        files stay ``uint16``).
+
+    Returns
+    -------
+    image : ndarray of shape (H, W) or (H, W, C)
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is corrupt or not an image format that can be read.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np, cv2
+    >>> from skfer._image import read_image
+    >>> path = os.path.join(tempfile.mkdtemp(), "red.png")
+    >>> _ = cv2.imwrite(path, np.dstack([np.zeros((4, 5)), np.zeros((4, 5)),
+    ...                                  np.full((4, 5), 255)]).astype(np.uint8))
+    >>> img = read_image(path)
+    >>> img.shape, img[0, 0].tolist()
+    ((4, 5, 3), [255, 0, 0])
+    """
+    import cv2
+
+    if mode not in _READ_MODES:
+        raise ValueError(f"mode must be one of {_READ_MODES}, got {mode!r}.")
+    if not _is_path(path):
+        raise TypeError(f"Expected a file path (str or PathLike), got {type(path).__name__}.")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Image file not found: '{path}'.")
+    if path.is_dir():
+        raise ValueError(f"'{path}' is a directory, not an image file.")
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError(f"Image file '{path}' is empty (0 bytes).")
+    flag = {
+        "rgb": cv2.IMREAD_COLOR,
+        "gray": cv2.IMREAD_GRAYSCALE,
+        "unchanged": cv2.IMREAD_UNCHANGED,
+    }[mode]
+    img = cv2.imdecode(data, flag)
+    if img is None:
+        img = _read_with_imageio(path, mode)
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return np.ascontiguousarray(img)
+
+
+def _read_with_imageio(path, mode):
+    """Fallback reader for formats OpenCV lacks (GIF); raises a clear error."""
+    try:
+        import imageio.v3 as iio
+
+        img = np.asarray(iio.imread(path, index=0))
+    except Exception as exc:  # imageio raises many types for bad files
+        raise ValueError(
+            f"Could not read image file '{path}': it is corrupt or not in an "
+            "image format OpenCV or imageio can decode (PNG, JPEG, TIFF, BMP, "
+            f"WebP, GIF...). Decoder said: {exc}"
+        ) from None
+    if img.ndim not in (2, 3) or img.size == 0:
+        raise ValueError(f"Could not read image file '{path}': unexpected shape {img.shape}.")
+    if mode == "unchanged":
+        return img
+    img = to_uint8(img) if img.dtype != np.uint8 else img
+    if img.ndim == 2:
+        gray = img
+        rgb = np.dstack([img] * 3)
+    else:
+        rgb = img[:, :, :3] if img.shape[2] >= 3 else np.dstack([img[:, :, 0]] * 3)
+        gray = _rgb_to_gray_uint8(rgb)
+    return rgb if mode == "rgb" else gray
+
+
+def _rgb_to_gray_uint8(rgb):
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def _check_one(img, index, name):
+    """Validate and canonicalise one in-memory image; see the module docstring."""
+    if _is_path(img):
+        raise TypeError(f"{name}[{index}] is a path; paths must not be mixed with arrays.")
+    try:
+        img = np.asarray(img)
+    except Exception as exc:
+        raise ValueError(f"{name}[{index}] could not be converted to an array: {exc}") from None
+    if img.dtype == object or not (
+        np.issubdtype(img.dtype, np.number) or img.dtype == bool
+    ) or np.iscomplexobj(img):
+        raise ValueError(
+            f"{name}[{index}] has dtype {img.dtype}; images must hold real numbers "
+            "(uint8, other integers, or floats)."
+        )
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3):
+        raise ValueError(
+            f"{name}[{index}] has shape {img.shape}; an image must be (H, W) or "
+            "(H, W, C) with C in 1, 3, 4."
+        )
+    if img.ndim == 3 and img.shape[2] not in (3, 4):
+        raise ValueError(
+            f"{name}[{index}] has {img.shape[2]} channels (shape {img.shape}); "
+            "supported are 1 (grey), 3 (RGB) and 4 (RGBA). If channels come "
+            "first, move them last with np.moveaxis(image, 0, -1)."
+        )
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{name}[{index}] is empty (shape {img.shape}).")
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype != np.uint8:
+        if np.issubdtype(img.dtype, np.floating) and not np.isfinite(img).all():
+            raise ValueError(
+                f"{name}[{index}] contains NaN or infinite values; replace them "
+                "(e.g. np.nan_to_num) before passing the image."
+            )
+        img = img.astype(np.float32, copy=False)
+        if not np.isfinite(img).all():  # e.g. float64 beyond float32's range
+            raise ValueError(f"{name}[{index}] has values too large for float32.")
+    return img
+
+
+def image_shape_of(n_features, image_shape=None):
+    """Image shape for flat vectors of ``n_features`` values.
+
+    ``image_shape`` given: checked against ``n_features`` and returned as a
+    tuple. ``None``: a square grey image when ``n_features`` is a perfect
+    square (2304 -> (48, 48)), else a ``ValueError`` asking for the shape.
+    """
+    if image_shape is None:
+        side = math.isqrt(int(n_features))
+        if side * side != n_features or side == 0:
+            raise ValueError(
+                f"Got flat input with {n_features} features, which is not a square "
+                "grey image; pass image_shape=(H, W) or (H, W, C) so the vectors "
+                "can be turned back into images."
+            )
+        return (side, side)
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) not in (2, 3) or any(s <= 0 for s in shape):
+        raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive ints, got {image_shape!r}.")
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"image_shape={shape} holds {int(np.prod(shape))} values but the flat "
+            f"input has {n_features} features per sample."
+        )
+    if len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    return shape
+
+
+def check_images(X, *, name="X", allow_flat=False, image_shape=None, read_mode="rgb"):
+    """Validate ``X`` against the image convention and return canonical images.
+
+    Parameters
+    ----------
+    X : ndarray, list of arrays, or list of paths
+        See the module docstring.
+    name : str, default='X'
+        Name used in error messages.
+    allow_flat : bool, default=False
+        Accept a 2-D array ``(n_samples, n_features)`` of flat images, reshaped
+        with ``image_shape`` (``None``: square grey).
+    image_shape : tuple or None, default=None
+        Shape of one flat image; only used for flat input.
+    read_mode : {'rgb', 'gray', 'unchanged'}, default='rgb'
+        How paths are read (see :func:`read_image`).
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, H, W[, C]) or list of ndarrays
+        An ndarray when all images share shape and dtype, else a list.
+    flat : bool
+        Whether the input was flat (2-D); transformers that preserve form
+        return flat output for flat input.
+    """
+    if X is None:
+        raise ValueError(f"{name} is None; expected images.")
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim == 2:
+            if not allow_flat:
+                raise ValueError(
+                    f"{name} is a 2-D array of shape {X.shape}, but this transformer "
+                    "expects a collection of images: (n_samples, H, W[, C]) or a "
+                    "list of images. For a single image use X[np.newaxis]."
+                )
+            if X.shape[0] == 0:
+                raise ValueError(f"{name} holds 0 samples; at least 1 is required.")
+            shape = image_shape_of(X.shape[1], image_shape)
+            imgs = X.reshape((X.shape[0], *shape))
+            return _check_stack(imgs, name), True
+        if X.ndim in (3, 4):
+            if X.shape[0] == 0:
+                raise ValueError(f"{name} holds 0 images; at least 1 is required.")
+            return _check_stack(X, name), False
+        raise ValueError(
+            f"{name} has shape {X.shape}; expected (n_samples, H, W) or "
+            "(n_samples, H, W, C), a list of images, or a list of file paths."
+        )
+    if isinstance(X, (str, os.PathLike)):
+        raise ValueError(
+            f"{name} is a single path ({str(X)!r}); pass a list of paths, e.g. [path]."
+        )
+    if not isinstance(X, Sequence) and not isinstance(X, np.ndarray):
+        try:
+            X = list(X)
+        except TypeError:
+            raise ValueError(
+                f"{name} of type {type(X).__name__} is not images; expected an "
+                "ndarray, a list of images, or a list of file paths."
+            ) from None
+    if len(X) == 0:
+        raise ValueError(f"{name} holds 0 images; at least 1 is required.")
+    if all(_is_path(x) for x in X):
+        imgs = [read_image(p, mode=read_mode) for p in X]
+        return stack_images(imgs), False
+    if any(_is_path(x) for x in X):
+        raise ValueError(f"{name} mixes file paths and arrays; pass one kind only.")
+    imgs = [_check_one(x, i, name) for i, x in enumerate(X)]
+    return stack_images(imgs), False
+
+
+def _check_stack(X, name):
+    """Validate a stacked ndarray of images at once (fast path)."""
+    if X.ndim == 4 and X.shape[3] == 1:
+        X = X[..., 0]
+    if X.ndim == 4 and X.shape[3] not in (3, 4):
+        raise ValueError(
+            f"{name} has shape {X.shape}: {X.shape[3]} channels; supported are 1, 3 "
+            "and 4 channels last. If channels come first (N, C, H, W), use "
+            "np.moveaxis(X, 1, -1)."
+        )
+    if X.shape[1] == 0 or X.shape[2] == 0:
+        raise ValueError(f"{name} has shape {X.shape}: images are empty.")
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype == bool:
+        return X.astype(np.uint8) * 255
+    if not (np.issubdtype(X.dtype, np.number)) or np.iscomplexobj(X):
+        raise ValueError(f"{name} has dtype {X.dtype}; images must hold real numbers.")
+    Xf = X.astype(np.float32, copy=False)
+    if not np.isfinite(Xf).all():
+        bad = int(np.flatnonzero(~np.isfinite(Xf.reshape(len(Xf), -1)).all(axis=1))[0])
+        raise ValueError(
+            f"{name}[{bad}] contains NaN or infinite values; replace them "
+            "(e.g. np.nan_to_num) before passing the images."
+        )
+    return Xf
+
+
+def stack_images(images):
+    """Stack a list of images into one ndarray when they share shape and dtype."""
+    if isinstance(images, np.ndarray):
+        return images
+    images = list(images)
+    if images and all(
+        im.shape == images[0].shape and im.dtype == images[0].dtype for im in images
+    ):
+        return np.stack(images)
+    return images
+
+
+def to_uint8(img):
+    """Return an 8-bit copy of an image for OpenCV routines that need one.
+
+    ``uint8`` is returned as is. Floats with a maximum of at most 1 are taken
+    as [0, 1] and scaled by 255; other values are clipped to [0, 255].
+    """
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == bool:
+        return img.astype(np.uint8) * 255
+    img = img.astype(np.float32, copy=False)
+    if img.size and np.nanmax(img) <= 1.0 and np.nanmin(img) >= 0.0:
+        img = img * 255.0
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def to_float01(img):
+    """Return a float32 copy in [0, 1]: uint8 / 255, floats mapped like :func:`to_uint8`."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    img = img.astype(np.float32, copy=False)
+    if img.size and np.nanmax(img) <= 1.0 and np.nanmin(img) >= 0.0:
+        return img
+    return np.clip(img, 0, 255) / 255.0
+
+
+def _chunks(n, n_chunks):
+    bounds = np.linspace(0, n, n_chunks + 1).astype(int)
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def map_images(
+    func: Callable,
+    images,
+    *,
+    n_jobs=None,
+    verbose=0,
+    desc=None,
+    prefer="threads",
+):
+    """Apply ``func`` to each image, in parallel chunks, with a progress bar.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(image) -> result``.
+    images : ndarray or list
+        Images (as returned by :func:`check_images`).
+    n_jobs : int or None, default=None
+        Number of joblib workers (``None``: 1, ``-1``: all cores).
+    verbose : int, default=0
+        Show a tqdm progress bar when > 0.
+    desc : str or None
+        Label of the progress bar.
+    prefer : {'threads', 'processes'}, default='threads'
+        joblib backend hint. OpenCV releases the GIL, so threads suit it.
+
+    Returns
+    -------
+    results : list
+        ``[func(img) for img in images]``, in order.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    n = len(images)
+    n_workers = effective_n_jobs(n_jobs) if n_jobs is not None else 1
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=desc, unit="img", leave=False)
+
+    def run_chunk(a, b):
+        return [func(images[i]) for i in range(a, b)]
+
+    results = []
+    try:
+        if n_workers == 1 or n < 2:
+            step = max(1, min(256, n // 20 or 1))
+            for a, b in _chunks(n, max(1, math.ceil(n / step))):
+                results.extend(run_chunk(a, b))
+                if bar is not None:
+                    bar.update(b - a)
+        else:
+            chunks = _chunks(n, min(n, n_workers * 8))
+            gen = Parallel(n_jobs=n_workers, prefer=prefer, return_as="generator")(
+                delayed(run_chunk)(a, b) for a, b in chunks
+            )
+            for (a, b), part in zip(chunks, gen, strict=True):
+                results.extend(part)
+                if bar is not None:
+                    bar.update(b - a)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
