@@ -9,6 +9,18 @@ from sklearn.utils.validation import validate_data
 from .._image import check_images, map_images, stack_images
 
 
+def _looks_like_images(X):
+    """True for inputs the image convention handles: stacks, lists, paths."""
+    if isinstance(X, np.ndarray):
+        return X.ndim in (3, 4) or (X.ndim == 1 and X.dtype == object)
+    if isinstance(X, (list, tuple)):
+        # A list of images or paths; a list of 1-D number lists is flat rows.
+        if len(X) == 0 or isinstance(X[0], str) or hasattr(X[0], "__fspath__"):
+            return True
+        return np.ndim(X[0]) != 1
+    return isinstance(X, str) or hasattr(X, "__fspath__")
+
+
 class BaseImageTransformer(TransformerMixin, BaseEstimator):
     """Base class: validates ``X`` by the image convention and maps per image.
 
@@ -24,22 +36,21 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
 
     def _check_input(self, X, *, reset):
         """Validate ``X``; return ``(images, flat)``."""
-        if (
-            self._accepts_flat
-            and isinstance(X, np.ndarray)
-            and X.ndim == 2
-            and X.dtype != object
-        ):
-            # Flat vectors: sklearn's own validation gives the usual messages
-            # (n_features_in_ mismatch, NaN, dtype) for 2-D input.
-            X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=True)
-        elif reset and hasattr(self, "n_features_in_"):
+        if self._accepts_flat and not _looks_like_images(X):
+            # Flat vectors (or sparse, 1-D, array-likes): sklearn's validation
+            # gives the usual messages for them (n_features_in_, NaN, dtype).
+            X = validate_data(self, X, reset=reset, dtype="numeric")
+            return self._flat_to_images(X), True
+        if reset and hasattr(self, "n_features_in_"):
             del self.n_features_in_
-        return check_images(
-            X,
-            allow_flat=self._accepts_flat,
-            image_shape=getattr(self, "image_shape", None),
+        return check_images(X, image_shape=getattr(self, "image_shape", None))
+
+    def _flat_to_images(self, X):
+        """Turn validated flat input ``(n_samples, n_features)`` into images."""
+        images, _ = check_images(
+            X, allow_flat=True, image_shape=getattr(self, "image_shape", None)
         )
+        return images
 
     def fit(self, X, y=None):
         """Check ``X`` and return the transformer (nothing is learnt).
@@ -102,4 +113,5 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.input_tags.two_d_array = self._accepts_flat
         tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
