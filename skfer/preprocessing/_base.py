@@ -12,7 +12,7 @@ from .._image import check_images, map_images, stack_images
 def _looks_like_images(X):
     """True for inputs the image convention handles: stacks, lists, paths."""
     if isinstance(X, np.ndarray):
-        return X.ndim in (3, 4) or (X.ndim == 1 and X.dtype == object)
+        return X.ndim >= 3 or (X.ndim == 1 and X.dtype == object)
     if isinstance(X, (list, tuple)):
         # A list of images or paths; a list of 1-D number lists is flat rows.
         if len(X) == 0 or isinstance(X[0], str) or hasattr(X[0], "__fspath__"):

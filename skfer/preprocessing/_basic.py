@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._image import check_images, read_image, stack_images, to_uint8
+from .._image import check_images, read_image, stack_images, to_float01, to_uint8
 from ._base import BaseImageTransformer
 
 _INTERPOLATIONS = ("auto", "area", "linear", "cubic", "nearest")
@@ -309,8 +309,8 @@ class Normalize(BaseImageTransformer):
     Returns ``float32`` images for ``'minmax'`` and ``'standardize'`` and
     ``uint8`` images for ``'equalize'`` and ``'clahe'`` (float input is taken
     as [0, 1] when its maximum is at most 1, else [0, 255]), of the input's
-    shape; flat input gives flat output. An alpha channel is kept unchanged
-    by the histogram methods and normalised like the others by the rest.
+    shape; flat input gives flat output. An alpha channel is not normalised:
+    the histogram methods keep it, the others scale it to [0, 1] (uint8 / 255).
 
     Examples
     --------
@@ -379,8 +379,8 @@ class Normalize(BaseImageTransformer):
             out = np.where(std > 0, (body - mean) / np.where(std > 0, std, 1), 0.0)
         out = out.astype(np.float32)
         if has_alpha:
-            alpha = x[..., 3:]
-            out = np.concatenate([out, alpha / 255.0 if images.dtype == np.uint8 else alpha], axis=-1)
+            alpha = to_float01(images[..., 3:])  # opacity in [0, 1], not normalised
+            out = np.concatenate([out, alpha], axis=-1)
         return out
 
     def _transform_one(self, img):
