@@ -5,9 +5,12 @@ All take images by the convention described in :mod:`skfer`.
 """
 
 from ._basic import Grayscale, ImageReader, Normalize, Resize
+from ._faces import FaceAligner, FaceCropper, detect_faces
 from ._features import Flatten, HOGFeatures, LBPFeatures
 
 __all__ = [
+    "FaceAligner",
+    "FaceCropper",
     "Flatten",
     "Grayscale",
     "HOGFeatures",
@@ -15,4 +18,5 @@ __all__ = [
     "LBPFeatures",
     "Normalize",
     "Resize",
+    "detect_faces",
 ]
