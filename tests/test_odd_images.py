@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skfer.preprocessing import (
+    FaceAligner,
+    FaceCropper,
     Flatten,
     Grayscale,
     HOGFeatures,
@@ -63,6 +65,16 @@ def _check_hist(img, out):
     assert out.dtype == np.uint8 and out.shape[1:3] == img.shape[:2]
 
 
+def _check_crop(img, out):
+    c = _channels(img)
+    assert out.shape == ((1, 48, 48) if c == 1 else (1, 48, 48, c))
+    assert np.isfinite(out).all()
+
+
+def _check_same_size(img, out):
+    assert out.shape[1:3] == img.shape[:2] and np.isfinite(out).all()
+
+
 def _check_flat(img, out):
     assert out.shape == (1, img.size)
 
@@ -75,6 +87,8 @@ CASES = [
     (Normalize(method="equalize"), _check_hist),
     (Normalize(method="clahe"), _check_hist),
     (Flatten(), _check_flat),
+    (FaceCropper(output_size=48), _check_crop),
+    (FaceAligner(), _check_same_size),
     (ImageReader(), lambda img, out: out.shape[1:3] == img.shape[:2]),
 ]
 
