@@ -1,0 +1,691 @@
+"""Shared machinery of the deep estimators (not public)."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from .._image import check_images, image_shape_of
+from ._data import TensorBatches, ValidationSplit, check_augment, split_indices
+from ._net import InputModel, SkferNet, SoftmaxMSELoss, softmax
+
+#: Keyword-argument prefixes routed to the net (see the class docstrings).
+PREFIXES = ("module__", "optimizer__")
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+_LOSSES = ("cross_entropy", "mse")
+_SCHEDULES = (None, "constant", "cosine", "step", "plateau")
+
+
+def _is_int(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_number(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def resolve_device(device):
+    """``'auto'`` -> ``'cuda'`` when available else ``'cpu'``; others checked."""
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:<index>' or a torch.device, got {device!r}."
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but CUDA is not available on this machine; use "
+            "device='auto' (CUDA when available, else CPU) or device='cpu'."
+        )
+    return str(dev)
+
+
+def _is_flat_candidate(X):
+    """Whether ``X`` should go through sklearn's 2-D validation."""
+    if sp.issparse(X):
+        return True
+    if isinstance(X, np.ndarray):
+        return X.dtype != object and X.ndim <= 2 or (X.dtype == object and X.ndim == 2)
+    if isinstance(X, (str, bytes)) or X is None:
+        return False
+    if hasattr(X, "__array__") or hasattr(X, "iloc"):
+        try:
+            arr = np.asarray(X)
+        except Exception:
+            return False
+        return arr.ndim <= 2
+    if isinstance(X, (list, tuple)) and len(X) and all(
+        isinstance(r, (list, tuple)) and all(isinstance(v, numbers.Number) for v in r)
+        for r in X[:5]
+    ):
+        return True
+    return False
+
+
+def resolve_shape(shape, n_features, name="image_shape"):
+    """Resolve a ``-1`` entry of ``shape`` (numpy reshape style)."""
+    shape = tuple(int(s) for s in shape)
+    n_unknown = sum(s == -1 for s in shape)
+    if n_unknown > 1 or any(s == 0 or s < -1 for s in shape):
+        raise ValueError(f"{name} must hold positive ints and at most one -1, got {shape}.")
+    if n_unknown:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if n_features % known:
+            raise ValueError(
+                f"{name}={shape} cannot hold {n_features} features per sample "
+                f"({n_features} is not a multiple of {known})."
+            )
+        shape = tuple(n_features // known if s == -1 else s for s in shape)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"{name}={shape} holds {int(np.prod(shape))} values but the flat input "
+            f"has {n_features} features per sample."
+        )
+    return shape
+
+
+def _channel_stats(X, scale, channel_axis):
+    """Per-channel mean and std of ``X * scale`` (float64, chunked)."""
+    n = X.shape[0]
+    c = X.shape[channel_axis]
+    s = np.zeros(c)
+    ss = np.zeros(c)
+    count = 0
+    channel_axis %= X.ndim
+    axes = tuple(a for a in range(X.ndim) if a != channel_axis)
+    for start in range(0, n, 2048):
+        chunk = np.asarray(X[start : start + 2048], dtype=np.float64) * scale
+        s += chunk.sum(axis=axes)
+        ss += np.square(chunk).sum(axis=axes)
+        count += chunk.size // c
+    mean = s / count
+    std = np.sqrt(np.maximum(ss / count - mean**2, 0.0))
+    std[std < 1e-6] = 1.0
+    return mean.tolist(), std.tolist()
+
+
+def _float_scale(X):
+    """1/255 when a float image set looks like [0, 255] (its max exceeds 1)."""
+    return 1.0 / 255.0 if X.size and float(np.max(X)) > 1.0 else 1.0
+
+
+class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
+    """Common code of :class:`CNNClassifier`, :class:`RNNClassifier`, :class:`SequenceClassifier`.
+
+    Subclasses define ``__init__`` (explicit keyword-only parameters plus
+    ``**kwargs`` for ``module__*``/``optimizer__*``, stored by
+    :meth:`_store_prefixed`), ``_to_tensor_layout`` and ``_module_spec``.
+    """
+
+    _input_ndim = 4  # ndim of the tensor the body receives (N, C, H, W)
+
+    # ------------------------------------------------------------ params
+    def _store_prefixed(self, kwargs):
+        # Stored as given; names are checked in fit (STYLE: __init__ validates nothing).
+        self._prefixed_params = dict(kwargs)
+
+    def _check_prefixed(self):
+        bad = sorted(k for k in self._prefixed_params if not k.startswith(PREFIXES))
+        if bad:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected parameter(s) {bad}; besides "
+                "its named parameters it takes only module__<name> (arguments of "
+                "the architecture) and optimizer__<name> (arguments of the optimizer)."
+            )
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: expose module__x / optimizer__x.
+        if name.startswith(PREFIXES):
+            prefixed = self.__dict__.get("_prefixed_params", {})
+            if name in prefixed:
+                return prefixed[name]
+        elif name == "_prefixed_params":
+            return {}
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_params(self, deep=True):
+        """Get parameters, including the ``module__*`` and ``optimizer__*`` ones.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of nested estimators.
+
+        Returns
+        -------
+        params : dict
+        """
+        params = super().get_params(deep=deep)
+        params.update(self.__dict__.get("_prefixed_params", {}))
+        return params
+
+    def set_params(self, **params):
+        """Set parameters; ``module__<name>`` and ``optimizer__<name>`` are accepted.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        known = self.__dict__.get("_prefixed_params", {})
+        prefixed = {k: v for k, v in params.items() if k.startswith(PREFIXES) or k in known}
+        if prefixed:
+            # copy on write: a clone never shares this dict
+            self._prefixed_params = {**self.__dict__.get("_prefixed_params", {}), **prefixed}
+        rest = {k: v for k, v in params.items() if k not in prefixed}
+        if rest:
+            super().set_params(**rest)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_") and hasattr(self, "classes_")
+
+    def _validate_params_values(self):
+        name = type(self).__name__
+        if not (isinstance(self.optimizer, str) and self.optimizer in _OPTIMIZERS) and not (
+            isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer)
+        ):
+            raise ValueError(
+                f"{name}: optimizer must be one of {sorted(_OPTIMIZERS)} or a "
+                f"torch.optim.Optimizer class, got {self.optimizer!r}."
+            )
+        if not _is_number(self.lr) or not self.lr > 0:
+            raise ValueError(f"{name}: lr must be a positive number, got {self.lr!r}.")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay!r}.")
+        if self.lr_schedule not in _SCHEDULES:
+            raise ValueError(
+                f"{name}: lr_schedule must be one of {_SCHEDULES}, got {self.lr_schedule!r}."
+            )
+        if self.loss not in _LOSSES:
+            raise ValueError(f"{name}: loss must be one of {_LOSSES}, got {self.loss!r}.")
+        if not _is_number(self.label_smoothing) or not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"{name}: label_smoothing must be in [0, 1), got {self.label_smoothing!r}."
+            )
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise ValueError(f"{name}: batch_size must be an int >= 1, got {self.batch_size!r}.")
+        if not _is_int(self.max_epochs) or self.max_epochs < 1:
+            raise ValueError(f"{name}: max_epochs must be an int >= 1, got {self.max_epochs!r}.")
+        vf = self.validation_fraction
+        if vf is not None and (not _is_number(vf) or not 0.0 < vf < 1.0):
+            raise ValueError(
+                f"{name}: validation_fraction must be None or in (0, 1), got {vf!r}."
+            )
+        if not isinstance(self.early_stopping, bool):
+            raise ValueError(f"{name}: early_stopping must be a bool, got {self.early_stopping!r}.")
+        if not _is_int(self.patience) or self.patience < 1:
+            raise ValueError(f"{name}: patience must be an int >= 1, got {self.patience!r}.")
+        if self.standardize not in ("image", "dataset"):
+            raise ValueError(
+                f"{name}: standardize must be 'image' or 'dataset', got {self.standardize!r}."
+            )
+        cw = self.class_weight
+        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+            raise ValueError(
+                f"{name}: class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}."
+            )
+        for key in ("mixed_precision", "channels_last"):
+            value = getattr(self, key)
+            if not (value == "auto" or isinstance(value, bool)):
+                raise ValueError(f"{name}: {key} must be 'auto', True or False, got {value!r}.")
+        if not _is_int(self.verbose) and not isinstance(self.verbose, bool):
+            raise ValueError(f"{name}: verbose must be an int, got {self.verbose!r}.")
+        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
+            raise ValueError(
+                f"{name}: callbacks must be None or a list of skorch callbacks "
+                f"(or (name, callback) pairs), got {self.callbacks!r}."
+            )
+        return check_augment(self.augment)
+
+    # ------------------------------------------------------------ input
+    def _check_y(self, y, n_samples):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        check_consistent_length(np.empty(n_samples), y)
+        return y
+
+    def _validate_flat(self, X, reset):
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=(np.float32, np.float64, np.uint8),
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+        )
+
+    def _forget_n_features(self, reset):
+        if reset:
+            for attr in ("n_features_in_", "feature_names_in_"):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+
+    def _scale_for(self, X, reset):
+        """Factor bringing ``X`` to [0, 1]; see the class docstrings."""
+        if X.dtype == np.uint8:
+            if reset:
+                self.input_scale_ = None
+            return 1.0 / 255.0
+        if reset:
+            self.input_scale_ = _float_scale(X)
+            return self.input_scale_
+        if self.input_scale_ is not None:
+            return self.input_scale_
+        return _float_scale(X)
+
+    # ------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Train a new net on ``X``, ``y`` (from scratch: every call re-initialises).
+
+        Parameters
+        ----------
+        X : images
+            See the class docstring for the accepted layouts.
+        y : array-like of shape (n_samples,)
+            Class labels (ints or strings).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator; the trained skorch net is ``net_``.
+        """
+        self._check_prefixed()
+        augment = self._validate_params_values()
+        X_arr = self._to_tensor_layout(X, reset=True)
+        y = self._check_y(y, len(X_arr))
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        y_enc = self._label_encoder.transform(y).astype(np.int64)
+        n_classes = len(self.classes_)
+
+        scale = self._scale_for(X_arr, reset=True)
+        self.input_mean_, self.input_std_ = _channel_stats(X_arr, scale, channel_axis=-3)
+        self.device_ = resolve_device(self.device)
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        split_seed = int(rng.randint(np.iinfo(np.int32).max))
+        has_valid = (
+            self.validation_fraction is not None
+            and split_indices(y_enc, self.validation_fraction, split_seed)[0] is not None
+        )
+
+        body, body_kwargs = self._module_spec(n_classes)
+        self._module_spec_ = (body, body_kwargs)
+        criterion_kwargs = self._criterion_kwargs(y_enc, n_classes)
+        X_t = torch.from_numpy(X_arr)
+        y_t = torch.from_numpy(y_enc)
+        devices = []
+        if torch.device(self.device_).type == "cuda":
+            devices = [torch.device(self.device_).index or torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            if devices:
+                torch.cuda.manual_seed_all(seed)
+            self.net_ = self._make_net(
+                body,
+                body_kwargs,
+                scale=scale,
+                augment=augment,
+                n_classes=n_classes,
+                valid_split=ValidationSplit(self.validation_fraction, split_seed)
+                if has_valid
+                else None,
+                criterion_kwargs=criterion_kwargs,
+            )
+            self.net_.fit(X_t, y_t)
+        return self
+
+    def _criterion_kwargs(self, y_enc, n_classes):
+        kwargs = {"label_smoothing": float(self.label_smoothing)}
+        cw = self.class_weight
+        if cw is None:
+            return kwargs
+        if cw == "balanced":
+            w = compute_class_weight("balanced", classes=np.arange(n_classes), y=y_enc)
+        else:
+            unknown = [k for k in cw if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {unknown} that are not in the training "
+                    f"classes {self.classes_.tolist()}."
+                )
+            w = np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
+        kwargs["weight"] = torch.as_tensor(w, dtype=torch.float32)
+        return kwargs
+
+    def _use_channels_last(self):
+        if self.channels_last == "auto":
+            return self._input_ndim == 4 and torch.device(self.device_).type == "cuda" and (
+                self._channels_last_helps()
+            )
+        return bool(self.channels_last) and self._input_ndim == 4
+
+    def _channels_last_helps(self):
+        return True
+
+    def _make_net(self, body, body_kwargs, *, scale, augment, n_classes, valid_split,
+                  criterion_kwargs):
+        from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+
+        on_cuda = torch.device(self.device_).type == "cuda"
+        callbacks = []
+        monitor = "valid_loss" if valid_split is not None else "train_loss"
+        if self.lr_schedule == "cosine":
+            callbacks.append(
+                ("lr_schedule", LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR,
+                                            T_max=self.max_epochs))
+            )
+        elif self.lr_schedule == "step":
+            callbacks.append(
+                ("lr_schedule", LRScheduler(torch.optim.lr_scheduler.StepLR,
+                                            step_size=max(1, self.max_epochs // 3), gamma=0.1))
+            )
+        elif self.lr_schedule == "plateau":
+            callbacks.append(
+                ("lr_schedule", LRScheduler(torch.optim.lr_scheduler.ReduceLROnPlateau,
+                                            monitor=monitor, factor=0.1,
+                                            patience=max(1, self.patience // 2)))
+            )
+        if self.early_stopping and valid_split is not None:
+            callbacks.append(
+                ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.patience,
+                                                 load_best=True, sink=print))
+            )
+        if self.verbose and self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        user = copy.deepcopy(list(self.callbacks)) if self.callbacks else []
+        callbacks += user
+
+        optimizer = self.optimizer
+        opt_kwargs = {"weight_decay": float(self.weight_decay)}
+        if optimizer in ("sgd", "rmsprop"):
+            opt_kwargs["momentum"] = 0.9
+        if isinstance(optimizer, str):
+            optimizer = _OPTIMIZERS[optimizer]
+        for key, value in self._prefixed_params.items():
+            if key.startswith("optimizer__"):
+                opt_kwargs[key[len("optimizer__"):]] = value
+
+        criterion = torch.nn.CrossEntropyLoss if self.loss == "cross_entropy" else SoftmaxMSELoss
+        net = SkferNet(
+            module=InputModel,
+            module__body=body,
+            module__body_kwargs=body_kwargs,
+            module__scale=scale,
+            module__mean=self.input_mean_,
+            module__std=self.input_std_,
+            module__per_image=self.standardize == "image",
+            module__augment=augment or None,
+            module__channels_last=self._use_channels_last(),
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=float(self.lr),
+            max_epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
+            iterator_train=TensorBatches,
+            iterator_train__shuffle=True,
+            iterator_train__drop_single=True,
+            iterator_valid=TensorBatches,
+            dataset=_dataset_cls(),
+            train_split=valid_split,
+            callbacks=callbacks,
+            predict_nonlinearity=softmax,
+            verbose=int(self.verbose),
+            device=self.device_,
+            classes=list(range(n_classes)),
+            mixed_precision=bool(self.mixed_precision) and on_cuda,
+            channels_last=self._use_channels_last(),
+            **{f"criterion__{k}": v for k, v in criterion_kwargs.items()},
+            **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
+        )
+        return net
+
+    def _body_kwargs(self, base, cls):
+        """Merge the data-derived ``base`` arguments with the user's ``module__*``."""
+        user = {
+            k[len("module__"):]: v
+            for k, v in self._prefixed_params.items()
+            if k.startswith("module__")
+        }
+        clash = sorted(set(user) & set(base))
+        if clash:
+            raise ValueError(
+                f"{type(self).__name__}: module__{clash[0]} is set by the estimator "
+                f"from the data or from its own parameters and cannot be passed as "
+                f"module__{clash[0]}."
+            )
+        kwargs = {**base, **user}
+        import inspect
+
+        try:
+            sig = inspect.signature(cls)
+        except (TypeError, ValueError):  # pragma: no cover
+            return kwargs
+        if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+            unknown = sorted(set(user) - set(sig.parameters))
+            if unknown:
+                raise ValueError(
+                    f"{type(self).__name__}: module__{unknown[0]} is not an argument of "
+                    f"{cls.__name__}; its arguments are "
+                    f"{[p for p in sig.parameters if p not in base]}."
+                )
+        return kwargs
+
+    # ------------------------------------------------------------ predict
+    def _predict_tensor(self, X):
+        check_is_fitted(self)
+        X_arr = self._to_tensor_layout(X, reset=False)
+        scale = self._scale_for(X_arr, reset=False)
+        module = self.net_.module_
+        if abs(module.scale - scale) > 1e-12:
+            # float images at predict on another scale than at fit (see docstring)
+            ratio = scale / module.scale
+            X_arr = X_arr.astype(np.float32) * np.float32(ratio)
+        return torch.from_numpy(X_arr)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : images
+            In the layout and size seen by ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        X_t = self._predict_tensor(X)
+        proba = self.net_.predict_proba(X_t).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : images
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted labels, of the same type as the ``y`` given to ``fit``.
+
+        Parameters
+        ----------
+        X : images
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save the fitted estimator without pickle: ``config.json`` + ``weights.safetensors``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A folder (created if needed) or, when the name ends in ``.zip``,
+            a zip file holding the two files. Load it with
+            :func:`skfer.neural.load`.
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from ._persist import save
+
+        return save(self, path)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = self.__dict__.get("net_")
+        if net is not None and "device_" in self.__dict__:
+            # skorch maps a CUDA-trained net to the CPU (with a DeviceWarning)
+            # when CUDA is missing; follow it.
+            self.device_ = str(net.device)
+
+
+def _dataset_cls():
+    from ._data import ArrayDataset
+
+    return ArrayDataset
+
+
+def check_image_stack(self, X, reset, *, flat_shape_param):
+    """Validate images for :class:`CNNClassifier` / :class:`RNNClassifier`.
+
+    Returns an ndarray ``(n, C, H, W)`` (uint8 or float32, C in 1, 3) and
+    sets or checks ``input_shape_`` = (H, W, C).
+    """
+    name = type(self).__name__
+    if _is_flat_candidate(X):
+        X = self._validate_flat(X, reset)
+        if X.ndim != 2:  # pragma: no cover - validate_data ensures 2-D
+            raise ValueError(f"Expected 2-D flat input, got shape {X.shape}.")
+        n_features = X.shape[1]
+        shape_param = getattr(self, flat_shape_param)
+        if shape_param is not None:
+            shape = resolve_shape(shape_param, n_features, flat_shape_param)
+            shape = image_shape_of(n_features, shape)
+        elif not reset and hasattr(self, "input_shape_") and int(
+            np.prod(self.input_shape_)
+        ) == n_features:
+            shape = tuple(self.input_shape_)
+        else:
+            shape = image_shape_of(n_features, None)
+        images = check_images(X.reshape((X.shape[0], *shape)))[0]
+    else:
+        self._forget_n_features(reset)
+        images, _ = check_images(X)
+        if isinstance(images, list):
+            sizes = sorted({tuple(im.shape) for im in images})[:4]
+            raise ValueError(
+                f"{name} needs images of one size and channel count, got several "
+                f"(e.g. {sizes}). Resize them first, e.g. with "
+                "skfer.preprocessing.Resize(size=(48, 48)) (and Grayscale() for a "
+                "common channel count)."
+            )
+    if images.ndim == 4 and images.shape[-1] == 4:
+        images = images[..., :3]  # RGBA: the alpha channel is dropped
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    shape = tuple(int(s) for s in images.shape[1:])
+    if reset:
+        self.input_shape_ = shape
+    elif shape != tuple(self.input_shape_):
+        fit_shape = tuple(self.input_shape_)
+        hint = (
+            f"Resize them to {fit_shape[0]}x{fit_shape[1]} first, e.g. with "
+            f"skfer.preprocessing.Resize(size=({fit_shape[0]}, {fit_shape[1]}))"
+        )
+        if shape[2] != fit_shape[2]:
+            hint += (
+                ", and convert to "
+                + ("grey with skfer.preprocessing.Grayscale()" if fit_shape[2] == 1 else "RGB")
+            )
+        raise ValueError(
+            f"{name} was fitted on images of shape {fit_shape} (H, W, C) but got "
+            f"images of shape {shape}. {hint}, in the same preprocessing as for fit."
+        )
+    return to_contiguous(np.moveaxis(images, -1, 1))
+
+
+def to_contiguous(arr):
+    """C-contiguous and writeable (torch.from_numpy warns on read-only arrays).
+
+    The result may share memory with the caller's array: nothing downstream
+    writes into it.
+    """
+    if not arr.flags.writeable:
+        return np.array(arr, order="C")
+    return np.ascontiguousarray(arr)
+
+
+def as_tuple_param(value, name, owner):
+    """Validate an int-or-tuple parameter such as ``hidden_sizes``."""
+    if _is_int(value):
+        value = (int(value),)
+    try:
+        value = tuple(value)
+    except TypeError:
+        value = None
+    if not value or not all(_is_int(v) and v > 0 for v in value):
+        raise ValueError(
+            f"{owner}: {name} must be a positive int or a tuple of positive ints, got {value!r}."
+        )
+    return tuple(int(v) for v in value)
+
+
+__all__ = ["BaseNeuralClassifier", "PREFIXES", "resolve_device", "resolve_shape"]

@@ -1,0 +1,205 @@
+"""The torch/skorch pieces the estimators assemble in ``fit``.
+
+* :class:`InputModel` wraps an architecture from :mod:`skfer.nets` with the
+  input scaling, per-channel standardisation (buffers, so they travel with
+  the weights) and training-time augmentation.
+* :class:`SkferNet` is the skorch ``NeuralNetClassifier`` kept as ``net_``:
+  it adds mixed precision on CUDA and hands the device to the tensor
+  iterator. It is an implementation detail; the public estimators wrap it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from skorch import NeuralNetClassifier
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
+from torch import nn
+
+from ._data import augment_batch
+
+__all__ = ["InputModel", "SkferNet", "SoftmaxMSELoss", "softmax"]
+
+
+def softmax(logits):
+    """Predict nonlinearity (module-level so that nets pickle)."""
+    return F.softmax(logits.float(), dim=-1)
+
+
+class SoftmaxMSELoss(nn.Module):
+    """Mean squared error between softmax probabilities and one-hot targets.
+
+    ``weight`` (per class) and ``label_smoothing`` behave as in
+    :class:`torch.nn.CrossEntropyLoss`: the loss is the weighted mean over
+    the batch.
+    """
+
+    def __init__(self, weight=None, label_smoothing=0.0):
+        super().__init__()
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight))
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, logits, target):
+        k = logits.shape[-1]
+        prob = F.softmax(logits.float(), dim=-1)
+        onehot = F.one_hot(target.long(), k).to(prob.dtype)
+        if self.label_smoothing:
+            onehot = onehot * (1.0 - self.label_smoothing) + self.label_smoothing / k
+        per_sample = ((prob - onehot) ** 2).mean(dim=-1)
+        if self.weight is None:
+            return per_sample.mean()
+        w = self.weight.to(prob.dtype)[target.long()]
+        return (per_sample * w).sum() / w.sum()
+
+
+class InputModel(nn.Module):
+    """Architecture plus the input stage: scale, augment (training), standardise.
+
+    Parameters
+    ----------
+    body : type
+        The architecture class (from :mod:`skfer.nets` or the user's).
+    body_kwargs : dict
+        Its constructor arguments.
+    scale : float
+        Input values are multiplied by this first (1/255 for 8-bit pixels).
+    mean, std : sequence of float
+        Per-channel statistics of the scaled training images; with
+        ``per_image=False`` inputs are standardised with them after
+        augmentation.
+    per_image : bool
+        Standardise each image (each frame of a sequence) by its own mean and
+        standard deviation over all its pixels and channels instead (the
+        standard deviation is floored at 1/255 so that flat images stay flat).
+    augment : dict or None
+        Arguments of :func:`skfer.neural._data.augment_batch`, applied in
+        training mode only.
+    channels_last : bool
+        Feed the body ``channels_last`` tensors (4-D input only).
+    """
+
+    def __init__(self, *, body, body_kwargs, scale=1.0, mean=(0.0,), std=(1.0,),
+                 per_image=False, augment=None, channels_last=False):
+        super().__init__()
+        self.body = body(**body_kwargs)
+        c = len(mean)
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(c, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(c, 1, 1))
+        self.scale = float(scale)
+        self.per_image = bool(per_image)
+        self.augment = dict(augment) if augment else None
+        self.channels_last = bool(channels_last)
+
+    def forward(self, x):
+        # One fresh float copy (the batch may be a view of the dataset), then
+        # in-place arithmetic: fewer large temporaries per batch.
+        x = x.to(torch.float32, copy=True).mul_(self.scale)
+        if self.training and self.augment:
+            x = augment_batch(x, **self.augment)
+        if self.per_image:
+            dims = (-3, -2, -1)
+            std, mean = torch.std_mean(x, dim=dims, keepdim=True, correction=0)
+            x = x.sub_(mean).div_(std.clamp_min_(1.0 / 255.0))
+        else:
+            x = x.sub_(self.mean).div_(self.std)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.body(x)
+
+
+class SkferNet(NeuralNetClassifier):
+    """skorch classifier with a tensor iterator, AMP on CUDA and channels_last.
+
+    Parameters (beyond skorch's)
+    ----------------------------
+    mixed_precision : bool
+        Autocast the forward pass on CUDA (bfloat16 where supported, else
+        float16 with a gradient scaler). Ignored on CPU.
+    channels_last : bool
+        Store the module's weights ``channels_last``.
+    """
+
+    def __init__(self, *args, mixed_precision=False, channels_last=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mixed_precision = mixed_precision
+        self.channels_last = channels_last
+
+    # -- device-dependent helpers, decided at call time so that a net
+    #    unpickled on a CPU-only machine just works
+    def _on_cuda(self):
+        return self.device is not None and torch.device(self.device).type == "cuda"
+
+    def _amp_dtype(self):
+        if not (self.mixed_precision and self._on_cuda()):
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def initialize(self):
+        super().initialize()
+        # Callbacks can hold tensors too: skorch's LRScheduler keeps the
+        # optimizer (hence the weights). Pickling them with the device-mapped
+        # attributes lets a net trained on CUDA unpickle on a CPU-only machine
+        # (and keeps the scheduler and optimizer_ one object after loading).
+        if "callbacks" not in self.cuda_dependent_attributes_:
+            self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "callbacks"]
+        return self
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.channels_last:
+            self.module_ = self.module_.to(memory_format=torch.channels_last)
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        iterator = self.iterator_train if training else self.iterator_valid
+        from ._data import TensorBatches
+
+        if iterator is TensorBatches:
+            kwargs.setdefault("device", self.device)
+        return iterator(dataset, **kwargs)
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, torch.Tensor):
+            x = x.to(self.device, non_blocking=True)
+            amp = self._amp_dtype()
+            if amp is not None:
+                with torch.autocast(device_type="cuda", dtype=amp):
+                    out = self.module_(x, **fit_params)
+                return out.float()
+            return self.module_(x, **fit_params)
+        return super().infer(x, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        if self._amp_dtype() is not torch.float16:
+            return super().train_step(batch, **fit_params)
+        scaler = self.__dict__.get("_grad_scaler")
+        if scaler is None:
+            scaler = torch.amp.GradScaler("cuda")
+            self.__dict__["_grad_scaler"] = scaler
+        self._zero_grad_optimizer()
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler.scale(loss).backward()
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_grad_scaler", None)
+        return state
