@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from conftest import data_path
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 
-from conftest import data_path
 from skfer.baselines import BASELINES, make_baseline
 from skfer.datasets import load_ckplus, make_faces
 
