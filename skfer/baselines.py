@@ -16,7 +16,14 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from .preprocessing import Flatten, Grayscale, HOGFeatures, LBPFeatures, Normalize, Resize
+from .preprocessing import (
+    Flatten,
+    Grayscale,
+    HOGFeatures,
+    LBPFeatures,
+    Normalize,
+    Resize,
+)
 
 __all__ = ["BASELINES", "make_baseline"]
 
