@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "check_image",
     "check_images",
     "read_image",
     "stack_images",
@@ -148,47 +149,53 @@ def _rgb_to_gray_uint8(rgb):
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
-def _check_one(img, index, name):
-    """Validate and canonicalise one in-memory image; see the module docstring."""
+def check_image(img, name="image"):
+    """Validate and canonicalise one in-memory image; see the module docstring.
+
+    Returns the image as ``(H, W)`` or ``(H, W, 3|4)``, ``uint8`` or
+    ``float32``; raises ``ValueError`` naming ``name`` and the problem.
+    """
+    if img is None:
+        raise ValueError(f"{name} is None; expected an image array.")
     if _is_path(img):
-        raise TypeError(f"{name}[{index}] is a path; paths must not be mixed with arrays.")
+        raise TypeError(f"{name} is a path; paths must not be mixed with arrays.")
     try:
         img = np.asarray(img)
     except Exception as exc:
-        raise ValueError(f"{name}[{index}] could not be converted to an array: {exc}") from None
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
     if img.dtype == object or not (
         np.issubdtype(img.dtype, np.number) or img.dtype == bool
     ) or np.iscomplexobj(img):
         raise ValueError(
-            f"{name}[{index}] has dtype {img.dtype}; images must hold real numbers "
+            f"{name} has dtype {img.dtype}; images must hold real numbers "
             "(uint8, other integers, or floats)."
         )
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim not in (2, 3):
         raise ValueError(
-            f"{name}[{index}] has shape {img.shape}; an image must be (H, W) or "
+            f"{name} has shape {img.shape}; an image must be (H, W) or "
             "(H, W, C) with C in 1, 3, 4."
         )
     if img.ndim == 3 and img.shape[2] not in (3, 4):
         raise ValueError(
-            f"{name}[{index}] has {img.shape[2]} channels (shape {img.shape}); "
+            f"{name} has {img.shape[2]} channels (shape {img.shape}); "
             "supported are 1 (grey), 3 (RGB) and 4 (RGBA). If channels come "
             "first, move them last with np.moveaxis(image, 0, -1)."
         )
     if img.shape[0] == 0 or img.shape[1] == 0:
-        raise ValueError(f"{name}[{index}] is empty (shape {img.shape}).")
+        raise ValueError(f"{name} is empty (shape {img.shape}).")
     if img.dtype == bool:
         img = img.astype(np.uint8) * 255
     elif img.dtype != np.uint8:
         if np.issubdtype(img.dtype, np.floating) and not np.isfinite(img).all():
             raise ValueError(
-                f"{name}[{index}] contains NaN or infinite values; replace them "
+                f"{name} contains NaN or infinite values; replace them "
                 "(e.g. np.nan_to_num) before passing the image."
             )
         img = img.astype(np.float32, copy=False)
         if not np.isfinite(img).all():  # e.g. float64 beyond float32's range
-            raise ValueError(f"{name}[{index}] has values too large for float32.")
+            raise ValueError(f"{name} has values too large for float32.")
     return img
 
 
@@ -288,7 +295,7 @@ def check_images(X, *, name="X", allow_flat=False, image_shape=None, read_mode="
         return stack_images(imgs), False
     if any(_is_path(x) for x in X):
         raise ValueError(f"{name} mixes file paths and arrays; pass one kind only.")
-    imgs = [_check_one(x, i, name) for i, x in enumerate(X)]
+    imgs = [check_image(x, f"{name}[{i}]") for i, x in enumerate(X)]
     return stack_images(imgs), False
 
 

@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from .._image import read_image, stack_images, to_uint8
+from .._image import check_image, read_image, stack_images, to_uint8
 from ._base import BaseImageTransformer
 
 __all__ = ["detect_faces", "FaceCropper", "FaceAligner"]
@@ -90,36 +90,15 @@ def _to_gray_uint8(image):
 
 def _check_single_image(image):
     """Validate one in-memory image by the convention; return grey uint8."""
-    if image is None:
-        raise ValueError("image is None; expected an image array or a file path.")
     try:
-        img = np.asarray(image)
-    except Exception as exc:
-        raise ValueError(f"image could not be converted to an array: {exc}") from None
-    if (
-        img.dtype == object
-        or np.iscomplexobj(img)
-        or not (np.issubdtype(img.dtype, np.number) or img.dtype == bool)
-    ):
+        img = check_image(image, "image")
+    except ValueError as exc:
+        if "an image must be" not in str(exc) and "channels" not in str(exc):
+            raise
         raise ValueError(
-            f"image has dtype {img.dtype}; an image must hold real numbers "
-            "(uint8, other integers or floats)."
-        )
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
-        raise ValueError(
-            f"image has shape {img.shape}; expected one image (H, W) or (H, W, C) "
-            "with C in 1, 3, 4. For many images use FaceCropper or call "
-            "detect_faces on each."
-        )
-    if img.shape[0] == 0 or img.shape[1] == 0:
-        raise ValueError(f"image is empty (shape {img.shape}).")
-    if np.issubdtype(img.dtype, np.floating) and not np.isfinite(img).all():
-        raise ValueError(
-            "image contains NaN or infinite values; replace them "
-            "(e.g. np.nan_to_num) before detecting faces."
-        )
+            f"{exc} detect_faces expected one image (H, W) or (H, W, C); for "
+            "many images use FaceCropper or call detect_faces on each."
+        ) from None
     return _to_gray_uint8(img)
 
 
