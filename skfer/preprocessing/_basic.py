@@ -6,7 +6,14 @@ import numbers
 
 import numpy as np
 
-from .._image import check_images, read_image, stack_images, to_float01, to_uint8
+from .._image import (
+    check_images,
+    map_images,
+    read_image,
+    stack_images,
+    to_float01,
+    to_uint8,
+)
 from ._base import BaseImageTransformer
 
 _INTERPOLATIONS = ("auto", "area", "linear", "cubic", "nearest")
@@ -76,7 +83,7 @@ class ImageReader(BaseImageTransformer):
 
     def _paths(self, X):
         if isinstance(X, (list, tuple)) and X and all(
-            isinstance(x, (str, bytes)) or hasattr(x, "__fspath__") for x in X
+            isinstance(x, str) or hasattr(x, "__fspath__") for x in X
         ):
             return list(X)
         if isinstance(X, np.ndarray) and X.dtype.kind in "UO" and X.ndim == 1:
@@ -114,8 +121,6 @@ class ImageReader(BaseImageTransformer):
         paths = self._paths(X)
         if paths is None:
             return check_images(X)[0]
-        from .._image import map_images
-
         images = map_images(
             lambda p: read_image(p, mode=self.mode),
             paths,
