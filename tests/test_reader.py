@@ -1,0 +1,57 @@
+import cv2
+import numpy as np
+import pytest
+
+from skfer.preprocessing import ImageReader
+
+
+@pytest.fixture
+def files(tmp_path):
+    red = np.zeros((6, 8, 3), np.uint8)
+    red[..., 2] = 255  # BGR on disk: red
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"img{i}.png"
+        cv2.imwrite(str(p), red)
+        paths.append(p)
+    return paths
+
+
+def test_reads_rgb_not_bgr(files):
+    out = ImageReader().fit_transform(files)
+    assert out.shape == (5, 6, 8, 3) and out.dtype == np.uint8
+    assert out[0, 0, 0].tolist() == [255, 0, 0]
+
+
+def test_modes_and_parallel_reading_agree(files):
+    grey = ImageReader(mode="gray").fit_transform([str(p) for p in files])
+    assert grey.shape == (5, 6, 8)
+    par = ImageReader(n_jobs=2, verbose=1).fit_transform(files)
+    np.testing.assert_array_equal(par, ImageReader().fit_transform(files))
+
+
+def test_different_sizes_give_a_list(tmp_path, files):
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), np.zeros((20, 10, 3), np.uint8))
+    out = ImageReader().fit_transform([files[0], big])
+    assert isinstance(out, list) and [o.shape for o in out] == [(6, 8, 3), (20, 10, 3)]
+
+
+def test_errors_name_the_file(tmp_path, files):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        ImageReader().fit_transform([files[0], tmp_path / "nope.png"])
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    with pytest.raises(ValueError, match="corrupt.jpg"):
+        ImageReader().fit_transform([bad])
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.png.*empty"):
+        ImageReader().fit_transform([empty])
+    with pytest.raises(ValueError, match="is a directory"):
+        ImageReader().fit_transform([tmp_path])
+
+
+def test_arrays_pass_through():
+    X = np.zeros((2, 4, 4), np.uint8)
+    np.testing.assert_array_equal(ImageReader().fit_transform(X), X)
