@@ -107,7 +107,7 @@ def read_image(path, mode="rgb"):
     }[mode]
     img = cv2.imdecode(data, flag)
     if img is None:
-        img = _read_with_imageio(path, mode)
+        img = _read_with_imageio(path, data, mode)
     elif img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.ndim == 3 and img.shape[2] == 4:
@@ -117,12 +117,15 @@ def read_image(path, mode="rgb"):
     return np.ascontiguousarray(img)
 
 
-def _read_with_imageio(path, mode):
-    """Fallback reader for formats OpenCV lacks (GIF); raises a clear error."""
+def _read_with_imageio(path, data, mode):
+    """Fallback reader for formats OpenCV lacks (GIF); raises a clear error.
+
+    Decodes the bytes already read, so no file handle is left open on error.
+    """
     try:
         import imageio.v3 as iio
 
-        img = np.asarray(iio.imread(path, index=0))
+        img = np.asarray(iio.imread(data.tobytes(), index=0, extension=path.suffix or None))
     except Exception as exc:  # imageio raises many types for bad files
         raise ValueError(
             f"Could not read image file '{path}': it is corrupt or not in an "

@@ -55,3 +55,12 @@ def test_errors_name_the_file(tmp_path, files):
 def test_arrays_pass_through():
     X = np.zeros((2, 4, 4), np.uint8)
     np.testing.assert_array_equal(ImageReader().fit_transform(X), X)
+
+
+def test_gif_is_read_through_the_imageio_fallback(tmp_path):
+    import imageio.v3 as iio
+
+    path = tmp_path / "face.gif"
+    iio.imwrite(path, np.full((5, 7, 3), 200, np.uint8))
+    out = ImageReader().fit_transform([path])
+    assert out.shape == (1, 5, 7, 3) and int(out.min()) == int(out.max()) == 200
