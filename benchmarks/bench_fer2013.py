@@ -21,29 +21,14 @@ import time
 
 import torch
 from sklearn.metrics import accuracy_score, f1_score
-from skorch.callbacks import Callback
 
 from skfer.datasets import load_fer2013
 from skfer.neural import CNNClassifier, RNNClassifier
 
 
-class TimeBudget(Callback):
-    """Stop training once ``seconds`` of wall time have passed (after an epoch)."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def on_train_begin(self, net, **kwargs):
-        self.start_ = time.perf_counter()
-
-    def on_epoch_end(self, net, **kwargs):
-        if time.perf_counter() - self.start_ > self.seconds:
-            raise KeyboardInterrupt  # skorch's way to end training (as EarlyStopping)
-
-
 def build(spec, args):
     kind, _, arch = spec.partition(":")
-    common = dict(random_state=0, verbose=1, callbacks=[TimeBudget(args.budget)])
+    common = dict(random_state=0, verbose=1, max_time=args.budget)
     # Only what was given on the command line overrides the estimator's defaults.
     for key in ("max_epochs", "batch_size", "lr", "patience", "class_weight", "label_smoothing"):
         if getattr(args, key) is not None:

@@ -894,3 +894,17 @@ def test_cuda_safe_save_loads_on_cpu(tmp_path):
     loaded = load(clf.save(tmp_path / "m.zip"), device="cpu")
     assert loaded.device_ == "cpu"
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=2e-2)
+
+
+def test_max_time_stops_training_after_the_budget():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (64, 8, 8), dtype=np.uint8)
+    y = np.arange(64) % 2
+    clf = CNNClassifier(architecture="simple", module__channels=(4,), max_epochs=50,
+                        max_time=1e-6, random_state=0).fit(X, y)
+    assert len(clf.net_.history) == 1
+    assert clf.net_.history[-1, "stopped_by_time_budget"]
+    assert clf.predict(X).shape == (64,)
+    for bad in (0, -1, "1h"):
+        with pytest.raises(ValueError, match="max_time must be None or a positive"):
+            CNNClassifier(max_time=bad).fit(X, y)

@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
 
 from .._image import check_images, image_shape_of
 from ._data import TensorBatches, ValidationSplit, check_augment, split_indices
-from ._net import InputModel, SkferNet, SoftmaxMSELoss, softmax
+from ._net import InputModel, SkferNet, SoftmaxMSELoss, TimeBudget, softmax
 
 #: Keyword-argument prefixes routed to the net (see the class docstrings).
 PREFIXES = ("module__", "optimizer__")
@@ -250,6 +250,9 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{name}: early_stopping must be a bool, got {self.early_stopping!r}.")
         if not _is_int(self.patience) or self.patience < 1:
             raise ValueError(f"{name}: patience must be an int >= 1, got {self.patience!r}.")
+        mt = self.max_time
+        if mt is not None and (not _is_number(mt) or not mt > 0):
+            raise ValueError(f"{name}: max_time must be None or a positive number of seconds, got {mt!r}.")
         if self.standardize not in ("image", "dataset"):
             raise ValueError(
                 f"{name}: standardize must be 'image' or 'dataset', got {self.standardize!r}."
@@ -432,6 +435,8 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                 ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.patience,
                                                  load_best=True, sink=print))
             )
+        if self.max_time is not None:
+            callbacks.append(("time_budget", TimeBudget(self.max_time)))
         if self.verbose and self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         user = copy.deepcopy(list(self.callbacks)) if self.callbacks else []

@@ -74,6 +74,12 @@ _COMMON_PARAMS = """\
         ``validation_fraction``).
     patience : int, default={patience}
         Epochs without improvement before stopping.
+    max_time : float or None, default=None
+        Wall-clock budget of training in seconds: training stops after the
+        epoch during which it is exceeded (then, with early stopping, the
+        best epoch's weights are restored). None: no budget. Under a
+        ``'cosine'`` or ``'step'`` schedule, set ``max_epochs`` to what fits
+        the budget so the schedule completes.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes in the loss: ``'balanced'`` is
         ``n_samples / (n_classes * count)`` per class (for imbalanced data
@@ -256,6 +262,7 @@ class CNNClassifier(BaseNeuralClassifier):
         validation_fraction=0.1,
         early_stopping=True,
         patience=15,
+        max_time=None,
         class_weight=None,
         device="auto",
         mixed_precision="auto",
@@ -280,6 +287,7 @@ class CNNClassifier(BaseNeuralClassifier):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.max_time = max_time
         self.class_weight = class_weight
         self.device = device
         self.mixed_precision = mixed_precision
@@ -385,6 +393,7 @@ class RNNClassifier(BaseNeuralClassifier):
         validation_fraction=0.1,
         early_stopping=True,
         patience=15,
+        max_time=None,
         class_weight=None,
         device="auto",
         mixed_precision="auto",
@@ -412,6 +421,7 @@ class RNNClassifier(BaseNeuralClassifier):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.max_time = max_time
         self.class_weight = class_weight
         self.device = device
         self.mixed_precision = mixed_precision
@@ -560,6 +570,7 @@ class SequenceClassifier(BaseNeuralClassifier):
         validation_fraction=0.1,
         early_stopping=True,
         patience=15,
+        max_time=None,
         class_weight=None,
         device="auto",
         mixed_precision="auto",
@@ -588,6 +599,7 @@ class SequenceClassifier(BaseNeuralClassifier):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.max_time = max_time
         self.class_weight = class_weight
         self.device = device
         self.mixed_precision = mixed_precision

@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch import nn
@@ -203,3 +206,23 @@ class SkferNet(NeuralNetClassifier):
         state = super().__getstate__()
         state.pop("_grad_scaler", None)
         return state
+
+
+class TimeBudget(Callback):
+    """Stop training after the epoch in which ``seconds`` of wall time pass.
+
+    Raises ``KeyboardInterrupt``, skorch's signal to end training (as its
+    ``EarlyStopping`` does), so ``on_train_end`` callbacks still run and the
+    best weights are restored.
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        if time.perf_counter() - self.start_ > self.seconds:
+            net.history.record("stopped_by_time_budget", True)
+            raise KeyboardInterrupt
