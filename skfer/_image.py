@@ -206,7 +206,7 @@ def image_shape_of(n_features, image_shape=None):
     """Image shape for flat vectors of ``n_features`` values.
 
     ``image_shape`` given: checked against ``n_features`` and returned as a
-    tuple. ``None``: a square grey image when ``n_features`` is a perfect
+    tuple; one entry may be -1 (inferred, as in numpy's reshape). ``None``: a square grey image when ``n_features`` is a perfect
     square (2304 -> (48, 48)), else a ``ValueError`` asking for the shape.
     """
     if image_shape is None:
@@ -219,8 +219,18 @@ def image_shape_of(n_features, image_shape=None):
             )
         return (side, side)
     shape = tuple(int(s) for s in image_shape)
-    if len(shape) not in (2, 3) or any(s <= 0 for s in shape):
-        raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive ints, got {image_shape!r}.")
+    if len(shape) not in (2, 3) or shape.count(-1) > 1 or any(s == 0 or s < -1 for s in shape):
+        raise ValueError(
+            f"image_shape must be (H, W) or (H, W, C) of positive ints (one of them "
+            f"may be -1, inferred as in numpy's reshape), got {image_shape!r}."
+        )
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if n_features % known:
+            raise ValueError(
+                f"image_shape={shape} cannot hold {n_features} features per sample."
+            )
+        shape = tuple(n_features // known if s == -1 else s for s in shape)
     if int(np.prod(shape)) != n_features:
         raise ValueError(
             f"image_shape={shape} holds {int(np.prod(shape))} values but the flat "

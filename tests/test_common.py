@@ -18,15 +18,19 @@ from skfer.preprocessing import (
     Resize,
 )
 
-# Estimators that take arbitrary flat input (n_samples, n_features), which is
-# what sklearn's checks generate. Resize, Grayscale, HOGFeatures and
-# LBPFeatures take flat input only as images (a square number of features or
-# an explicit image_shape), so sklearn's random 2-D data does not fit them:
-# they get the image API tests below instead.
+# Every estimator that takes flat input (n_samples, n_features), which is what
+# sklearn's checks generate. Resize and Grayscale read each row as a 1 x d
+# grey image (image_shape=(1, -1)). HOGFeatures and LBPFeatures are not here:
+# they need real 2-D images (at least one 16x16 HOG block, one pixel per LBP
+# cell), which sklearn's random rows of 1 to 10 features cannot be; they get
+# the image API tests below instead. No check is expected to fail.
 FLAT_ESTIMATORS = [
     Normalize(method="minmax"),
     Normalize(method="standardize"),
+    Normalize(method="equalize", image_shape=(1, -1)),
     Flatten(),
+    Resize(size=(2, 3), image_shape=(1, -1)),
+    Grayscale(image_shape=(1, -1)),
 ]
 
 
@@ -107,3 +111,16 @@ def test_stateless_transformers_work_unfitted(est):
 def test_bad_parameters_raise_clear_errors(est, msg):
     with pytest.raises(ValueError, match=msg):
         est.fit(_images())
+
+
+def test_image_shape_with_minus_one_and_its_errors():
+    flat = np.arange(2 * 12, dtype=np.float32).reshape(2, 12)
+    out = Grayscale(image_shape=(3, -1)).fit_transform(flat)
+    np.testing.assert_array_equal(out, flat)  # grey in, grey out, flat kept
+    assert Resize(size=4, image_shape=(-1, 4)).fit_transform(flat).shape == (2, 16)
+    with pytest.raises(ValueError, match="cannot hold 12 features"):
+        Resize(image_shape=(5, -1)).fit_transform(flat)
+    with pytest.raises(ValueError, match="one of them may be -1"):
+        Resize(image_shape=(-1, -1)).fit_transform(flat)
+    with pytest.raises(ValueError, match="not a square grey image; pass image_shape"):
+        Resize().fit_transform(flat)
