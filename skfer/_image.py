@@ -122,10 +122,15 @@ def _read_with_imageio(path, data, mode):
 
     Decodes the bytes already read, so no file handle is left open on error.
     """
+    import warnings
+
     try:
         import imageio.v3 as iio
 
-        img = np.asarray(iio.imread(data.tobytes(), index=0, extension=path.suffix or None))
+        with warnings.catch_warnings():
+            # imageio probes its deprecated DICOM plugin on unknown bytes.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = np.asarray(iio.imread(data.tobytes(), index=0, extension=path.suffix or None))
     except Exception as exc:  # imageio raises many types for bad files
         raise ValueError(
             f"Could not read image file '{path}': it is corrupt or not in an "
