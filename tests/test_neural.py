@@ -908,3 +908,49 @@ def test_max_time_stops_training_after_the_budget():
     for bad in (0, -1, "1h"):
         with pytest.raises(ValueError, match="max_time must be None or a positive"):
             CNNClassifier(max_time=bad).fit(X, y)
+
+
+def test_pretrained_copies_every_weight_but_the_output_layer(tmp_path):
+    X, y = quadrant_blobs(60, size=8)
+    source = CNNClassifier(**TINY_CNN, max_epochs=3, random_state=0).fit(X, y)
+    path = source.save(tmp_path / "source.zip")
+    # Other class names, same number of classes: the output layer must not be copied.
+    y_other = np.array(["p", "q", "r", "s"])[np.asarray(y) % 4]
+    tuned = CNNClassifier(**TINY_CNN, max_epochs=1, lr=1e-12, optimizer="sgd",
+                          pretrained=str(path), random_state=1).fit(X, y_other)
+    src = source.net_.module_.state_dict()
+    new = tuned.net_.module_.state_dict()
+    convs = [k for k in src if k.startswith("body.features") and k.endswith("weight")]
+    assert convs and tuned.n_pretrained_ >= len(convs)
+    for k in convs:
+        torch.testing.assert_close(new[k], src[k], atol=1e-6, rtol=0)
+    out = [k for k in src if k.startswith("body.head") and k.endswith("weight")][-1]
+    assert src[out].shape == new[out].shape
+    assert not torch.allclose(new[out], src[out])
+    scratch = CNNClassifier(**TINY_CNN, max_epochs=1, random_state=1).fit(X, y_other)
+    assert scratch.n_pretrained_ == 0
+
+
+def test_pretrained_errors(tmp_path):
+    X, y = quadrant_blobs(40, size=8)
+    with pytest.raises(FileNotFoundError, match="no saved model"):
+        CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=str(tmp_path / "none.zip")).fit(X, y)
+    with pytest.raises(ValueError, match="pretrained must be None or the path"):
+        CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=object()).fit(X, y)
+    rnn = RNNClassifier(hidden_sizes=(4,), max_epochs=1, random_state=0).fit(X, y)
+    path = rnn.save(tmp_path / "rnn.zip")
+    with pytest.raises(ValueError, match="no weight of the pretrained model"):
+        CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=str(path)).fit(X, y)
+
+
+def test_test_time_flip_averages_image_and_mirror():
+    X, y = quadrant_blobs(60, size=8)
+    clf = CNNClassifier(**TINY_CNN, max_epochs=2, random_state=0).fit(X, y)
+    plain = clf.predict_proba(X)
+    mirror = clf.predict_proba(X[:, :, ::-1])
+    clf.set_params(test_time_flip=True)
+    np.testing.assert_allclose(clf.predict_proba(X), (plain + mirror) / 2, atol=1e-6)
+    # quadrant blobs are not mirror-symmetric: the average must differ from either
+    assert not np.allclose(clf.predict_proba(X), plain)
+    with pytest.raises(ValueError, match="test_time_flip must be a bool"):
+        CNNClassifier(test_time_flip="yes").fit(X, y)

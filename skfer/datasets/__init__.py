@@ -16,13 +16,16 @@ from ._folders import (
     load_image_folder,
     load_jaffe,
 )
+from ._registry import DATASETS, load_dataset
 from ._synthetic import make_faces
 
 __all__ = [
+    "DATASETS",
     "FERPLUS_CLASSES",
     "JAFFE_CLASSES",
     "load_ckplus",
     "load_ckplus_sequences",
+    "load_dataset",
     "load_fer2013",
     "load_ferplus",
     "load_image_folder",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import numbers
+import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -253,6 +256,15 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         mt = self.max_time
         if mt is not None and (not _is_number(mt) or not mt > 0):
             raise ValueError(f"{name}: max_time must be None or a positive number of seconds, got {mt!r}.")
+        pre = self.pretrained
+        if pre is not None and not isinstance(pre, (str, os.PathLike)):
+            raise ValueError(
+                f"{name}: pretrained must be None or the path of a saved skfer model "
+                f"(a folder, .zip or .skfer file), got {type(pre).__name__}. To start "
+                "from a fitted estimator, save it first: est.save('model.zip')."
+            )
+        if not isinstance(self.test_time_flip, bool):
+            raise ValueError(f"{name}: test_time_flip must be a bool, got {self.test_time_flip!r}.")
         if self.standardize not in ("image", "dataset"):
             raise ValueError(
                 f"{name}: standardize must be 'image' or 'dataset', got {self.standardize!r}."
@@ -376,7 +388,15 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                 else None,
                 criterion_kwargs=criterion_kwargs,
             )
-            self.net_.fit(X_t, y_t)
+            if self.pretrained is None:
+                self.n_pretrained_ = 0
+                self.net_.fit(X_t, y_t)
+            else:
+                self.net_.initialize()
+                self.n_pretrained_ = _copy_pretrained(
+                    self.net_.module_, self.pretrained, n_classes, name=type(self).__name__
+                )
+                self.net_.partial_fit(X_t, y_t)
         return self
 
     def _criterion_kwargs(self, y_enc, n_classes):
@@ -544,6 +564,8 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         """
         X_t = self._predict_tensor(X)
         proba = self.net_.predict_proba(X_t).astype(np.float64)
+        if getattr(self, "test_time_flip", False):
+            proba += self.net_.predict_proba(torch.flip(X_t, dims=[-1])).astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
@@ -600,6 +622,80 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             # skorch maps a CUDA-trained net to the CPU (with a DeviceWarning)
             # when CUDA is missing; follow it.
             self.device_ = str(net.device)
+
+
+def _pretrained_state(path):
+    """The module state dict of a skfer model saved at ``path``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"pretrained: no saved model at '{path}'.")
+    if path.suffix.lower() == ".skfer":
+        from ..io import load_model
+
+        model = load_model(path, device="cpu")
+        if hasattr(model, "steps"):
+            model = model.steps[-1][1]
+    else:
+        from ._persist import load
+
+        model = load(path, device="cpu")
+    if not isinstance(model, BaseNeuralClassifier):
+        raise ValueError(
+            f"pretrained: '{path}' holds a {type(model).__name__}, not a skfer.neural "
+            "estimator: there are no net weights to start from."
+        )
+    return model.net_.module_.state_dict()
+
+
+def _output_layer_keys(module, n_classes):
+    """State-dict keys of the layer that produces the logits (the last one with n_classes outputs)."""
+    last = None
+    for name, sub in module.body.named_modules():
+        w = getattr(sub, "weight", None)
+        if isinstance(w, torch.nn.Parameter) and w.ndim >= 2 and w.shape[0] == n_classes:
+            last = name
+    if last is None:
+        return set()
+    prefix = f"body.{last}." if last else "body."
+    return {k for k in module.state_dict() if k.startswith(prefix) and k.count(".") == prefix.count(".")}
+
+
+def _copy_pretrained(module, path, n_classes, name):
+    """Copy the weights of ``path`` whose names and shapes match into ``module``.
+
+    The output layer is never copied: its rows mean the pretrained model's
+    classes, which need not be this estimator's even when their number matches.
+    """
+    source = _pretrained_state(path)
+    target = module.state_dict()
+    output = _output_layer_keys(module, n_classes)
+    matched = {
+        k: v for k, v in source.items()
+        if k.startswith("body.") and k not in output and k in target
+        and tuple(v.shape) == tuple(target[k].shape)
+    }
+    n_body = sum(1 for k in target if k.startswith("body.") and k not in output)
+    if not matched:
+        raise ValueError(
+            f"{name}: no weight of the pretrained model at '{path}' fits this net "
+            "(different architecture or module__ parameters?). Use the architecture "
+            "and module parameters the pretrained model was trained with."
+        )
+    with torch.no_grad():
+        for k, v in matched.items():
+            target[k].copy_(v.to(target[k].device, target[k].dtype))
+    if len(matched) < n_body:
+        skipped = sorted(
+            k[len("body."):] for k in target
+            if k.startswith("body.") and k not in matched and k not in output
+        )
+        warnings.warn(
+            f"{name}: pretrained weights copied for {len(matched)} of {n_body} tensors; "
+            f"not copied: {skipped[:6]}{' ...' if len(skipped) > 6 else ''}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return len(matched)
 
 
 def _dataset_cls():

@@ -80,6 +80,19 @@ _COMMON_PARAMS = """\
         best epoch's weights are restored). None: no budget. Under a
         ``'cosine'`` or ``'step'`` schedule, set ``max_epochs`` to what fits
         the budget so the schedule completes.
+    test_time_flip : bool, default=False
+        Average :meth:`predict_proba` over each image and its mirror image
+        (left-right flip): a cheap, usual gain of about one point of accuracy
+        on FER2013, at twice the prediction time.
+    pretrained : str, os.PathLike or None, default=None
+        Start from the weights of a model saved with :meth:`save` (a folder
+        or ``.zip``) or :func:`skfer.io.save_model` (a ``.skfer`` file
+        holding such an estimator, alone or as a Pipeline's last step), e.g.
+        a net trained on FER2013 to fine-tune on CK+. Every weight whose
+        name and shape match is copied in before training; the others (the
+        output layer when the classes differ) keep their random
+        initialisation. The number copied is ``n_pretrained_``. None: train
+        from scratch.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes in the loss: ``'balanced'`` is
         ``n_samples / (n_classes * count)`` per class (for imbalanced data
@@ -163,6 +176,8 @@ _COMMON_ATTRS = """\
         Per-channel mean and standard deviation of the scaled training images.
     device_ : str
         The device used, resolved from ``device``.
+    n_pretrained_ : int
+        Weight tensors copied from ``pretrained`` (0 without it).
     n_features_in_ : int
         Number of features of flat input, only set when ``fit`` got flat input.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -263,6 +278,8 @@ class CNNClassifier(BaseNeuralClassifier):
         early_stopping=True,
         patience=15,
         max_time=None,
+        test_time_flip=False,
+        pretrained=None,
         class_weight=None,
         device="auto",
         mixed_precision="auto",
@@ -288,6 +305,8 @@ class CNNClassifier(BaseNeuralClassifier):
         self.early_stopping = early_stopping
         self.patience = patience
         self.max_time = max_time
+        self.test_time_flip = test_time_flip
+        self.pretrained = pretrained
         self.class_weight = class_weight
         self.device = device
         self.mixed_precision = mixed_precision
@@ -394,6 +413,8 @@ class RNNClassifier(BaseNeuralClassifier):
         early_stopping=True,
         patience=15,
         max_time=None,
+        test_time_flip=False,
+        pretrained=None,
         class_weight=None,
         device="auto",
         mixed_precision="auto",
@@ -422,6 +443,8 @@ class RNNClassifier(BaseNeuralClassifier):
         self.early_stopping = early_stopping
         self.patience = patience
         self.max_time = max_time
+        self.test_time_flip = test_time_flip
+        self.pretrained = pretrained
         self.class_weight = class_weight
         self.device = device
         self.mixed_precision = mixed_precision
@@ -571,6 +594,8 @@ class SequenceClassifier(BaseNeuralClassifier):
         early_stopping=True,
         patience=15,
         max_time=None,
+        test_time_flip=False,
+        pretrained=None,
         class_weight=None,
         device="auto",
         mixed_precision="auto",
@@ -600,6 +625,8 @@ class SequenceClassifier(BaseNeuralClassifier):
         self.early_stopping = early_stopping
         self.patience = patience
         self.max_time = max_time
+        self.test_time_flip = test_time_flip
+        self.pretrained = pretrained
         self.class_weight = class_weight
         self.device = device
         self.mixed_precision = mixed_precision
