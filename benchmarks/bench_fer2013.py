@@ -35,6 +35,7 @@ def build(spec, args):
             common[key] = getattr(args, key)
     if args.augment is not None:
         common["augment"] = json.loads(args.augment)
+    common.update(json.loads(args.params))
     if kind == "cnn":
         return CNNClassifier(architecture=arch or "mini_xception", **common)
     if kind == "rnn":
@@ -56,6 +57,8 @@ def main():
     p.add_argument("--class-weight", default=None)
     p.add_argument("--augment", default=None,
                    help='JSON: true, false, or a dict such as {"hflip": true, "rotation": 15}')
+    p.add_argument("--params", default="{}",
+                   help='JSON of more estimator parameters, e.g. {"module__channels": [16, 32]}')
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--save", default=None, help="folder to save fitted models to")
