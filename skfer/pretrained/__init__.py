@@ -1,0 +1,218 @@
+"""FER models trained by skfer and shipped inside the package: no download.
+
+:func:`load` returns a fitted Pipeline from photos (with face detection) or
+from face crops (without) to the seven FER2013 expressions;
+:func:`detect_emotions` returns every face of each photo with its box and
+probabilities. The weights are in skfer's safe format (safetensors plus a
+JSON config, nothing executed on load) under ``skfer/pretrained/weights``;
+``python -m skfer.pretrained.train`` reproduces them from FER2013. The model
+card is ``docs/pretrained.rst``.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["MODELS", "detect_emotions", "load"]
+
+_DEFAULT = "fer2013_mini_xception"
+
+
+def _weights_dir(name):
+    return resources.files(__package__).joinpath("weights", name)
+
+
+def _read_card(name):
+    card = _weights_dir(name).joinpath("card.json")
+    return json.loads(card.read_text(encoding="utf-8"))
+
+
+def _available():
+    root = resources.files(__package__).joinpath("weights")
+    if not root.is_dir():
+        return {}
+    return {d.name: _read_card(d.name) for d in root.iterdir()
+            if d.is_dir() and d.joinpath("card.json").is_file()}
+
+
+#: The shipped models: name -> model card (data, recipe, training time,
+#: PublicTest accuracy). ``'default'`` names the recommended one.
+MODELS = _available()
+if _DEFAULT in MODELS:
+    MODELS["default"] = MODELS[_DEFAULT]
+
+
+def _check_name(name):
+    if name not in MODELS:
+        names = sorted(k for k in MODELS if k != "default")
+        raise ValueError(f"Unknown pretrained model {name!r}; available: {names} or 'default'.")
+    return _DEFAULT if name == "default" else name
+
+
+def _load_net(name, device):
+    from ..neural import load as load_net
+
+    with resources.as_file(_weights_dir(name)) as folder:
+        return load_net(folder, device=device)
+
+
+def load(name="default", *, face_detection=True, test_time_flip=True, margin=0.1,
+         detector_params=None, device=None):
+    """A fitted Pipeline from photos or face crops to expressions.
+
+    Parameters
+    ----------
+    name : str, default='default'
+        A key of :data:`MODELS`.
+    face_detection : bool, default=True
+        True: the Pipeline takes whole photos (any size, RGB or grey),
+        detects the faces and classifies the largest one per photo (an
+        image without a detected face is classified on its centred square
+        crop; use :func:`detect_emotions` for every face of a photo).
+        False: it takes face crops that are already cut out (any size, RGB
+        or grey), as FER2013, CK+ or SFEW images are.
+    test_time_flip : bool, default=True
+        Average the prediction over each face and its mirror image (about
+        one point of accuracy, twice the net's time).
+    margin : float, default=0.1
+        With face detection, the crop around each detected box (see
+        :class:`~skfer.preprocessing.FaceCropper`); 0.1 makes crops framed
+        about as FER2013's faces are.
+    detector_params : dict or None, default=None
+        Parameters of :func:`~skfer.preprocessing.detect_faces`.
+    device : str or None, default=None
+        Where the net runs (None: CUDA if available, else CPU).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted: ``predict``, ``predict_proba`` and ``classes_`` (the seven
+        FER2013 names) work at once. Steps: ``crop`` (only with face
+        detection), ``grayscale``, ``resize``, ``clf`` (a
+        :class:`~skfer.neural.CNNClassifier`).
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from skfer import pretrained
+    >>> model = pretrained.load()
+    >>> [str(c) for c in model.classes_]
+    ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']
+    >>> model.predict([data.astronaut()]).shape
+    (1,)
+    """
+    from sklearn.pipeline import Pipeline
+
+    from ..preprocessing import FaceCropper, Grayscale, Resize
+
+    name = _check_name(name)
+    clf = _load_net(name, device)
+    clf.set_params(test_time_flip=bool(test_time_flip))
+    size = tuple(clf.input_shape_[:2])
+    steps = []
+    if face_detection:
+        steps.append(("crop", FaceCropper(margin=margin, output_size=size,
+                                          detector_params=detector_params)))
+    steps += [("grayscale", Grayscale()), ("resize", Resize(size=size)), ("clf", clf)]
+    pipe = Pipeline(steps)
+    # Every step is stateless or already fitted: mark the stateless ones fitted
+    # the sklearn way, by fitting them on one dummy image.
+    dummy = np.zeros((1, *size), np.uint8)
+    for _, step in pipe.steps[:-1]:
+        step.fit(dummy)
+    return pipe
+
+
+def detect_emotions(images, *, model=None, margin=0.1, detector_params=None,
+                    batch_size=256, n_jobs=None, verbose=0):
+    """Every face in each photo, with its box, expression and probabilities.
+
+    Parameters
+    ----------
+    images : list of images or paths, or ndarray
+        Photos by skfer's image convention (RGB or grey, any size; paths
+        are read).
+    model : fitted classifier or None, default=None
+        Classifies 48x48 grey face crops (e.g. ``load(face_detection=False)``
+        or any fitted skfer model taking crops); None: the default
+        pretrained model with test-time flip averaging.
+    margin : float, default=0.1
+        Crop margin around each detected box, as in :func:`load`.
+    detector_params : dict or None, default=None
+        Parameters of :func:`~skfer.preprocessing.detect_faces`.
+    batch_size : int, default=256
+        Faces classified per batch.
+    n_jobs : int or None, default=None
+        Threads reading and detecting (``-1``: all cores).
+    verbose : int, default=0
+        Progress bar over the photos when > 0.
+
+    Returns
+    -------
+    results : list of list of dict
+        Per photo, one dict per face (largest first): ``box`` ``(x, y, w,
+        h)`` in the photo's pixels, ``emotion`` and ``probabilities`` (a
+        dict name -> probability; None for a model without
+        ``predict_proba``). An empty list for a photo without a face.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from skfer.pretrained import detect_emotions
+    >>> [faces] = detect_emotions([data.astronaut()])
+    >>> len(faces), sorted(faces[0])
+    (1, ['box', 'emotion', 'probabilities'])
+    """
+    from .._image import check_images, map_images
+    from ..preprocessing._faces import _square_crop, _to_gray_uint8, detect_faces
+
+    if model is None:
+        model = load(face_detection=False, test_time_flip=True)
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    params = dict(detector_params or {})
+    size = (48, 48)
+    last = model.steps[-1][1] if hasattr(model, "steps") else model
+    if hasattr(last, "input_shape_"):
+        size = tuple(last.input_shape_[:2])
+
+    def one(image):
+        import cv2
+
+        gray = _to_gray_uint8(image)
+        boxes = detect_faces(gray, **params)
+        crops = [cv2.resize(_square_crop(gray, b, margin), size[::-1], interpolation=cv2.INTER_AREA)
+                 for b in boxes]
+        return boxes, crops
+
+    photos, _ = check_images(images, allow_flat=False)
+    found = map_images(one, photos, n_jobs=n_jobs, verbose=verbose, desc="detecting faces")
+    crops = [c for _, cs in found for c in cs]
+    classes = list(model.classes_)
+    if crops:
+        X = np.stack(crops)
+        if hasattr(model, "predict_proba"):
+            proba = np.concatenate([model.predict_proba(X[i:i + batch_size])
+                                    for i in range(0, len(X), batch_size)])
+            labels = [classes[k] for k in proba.argmax(1)]
+        else:
+            proba = None
+            labels = list(np.concatenate([model.predict(X[i:i + batch_size])
+                                          for i in range(0, len(X), batch_size)]))
+    results, k = [], 0
+    for boxes, _ in found:
+        faces = []
+        for box in boxes:
+            faces.append({
+                "box": tuple(int(v) for v in box),
+                "emotion": str(labels[k]),
+                "probabilities": None if proba is None else {
+                    str(c): float(p) for c, p in zip(classes, proba[k])
+                },
+            })
+            k += 1
+        results.append(faces)
+    return results

@@ -1,0 +1,81 @@
+"""The pretrained model shipped inside the package."""
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+from sklearn.utils.validation import check_is_fitted
+
+from skfer import FER2013_CLASSES, pretrained
+from skfer.preprocessing import detect_faces
+
+
+@pytest.fixture(scope="module")
+def crops_model():
+    return pretrained.load(face_detection=False)
+
+
+def test_shipped_model_and_card():
+    assert "default" in pretrained.MODELS
+    card = pretrained.MODELS["default"]
+    assert card["classes"] == list(FER2013_CLASSES)
+    assert card["public_test_accuracy_flip"] >= 0.6
+    assert np.asarray(card["public_test_confusion_flip"]).sum() == 3589
+
+
+def test_load_is_fitted_and_names_expressions(crops_model):
+    for model in (pretrained.load(), crops_model):
+        check_is_fitted(model)
+        assert list(model.classes_) == list(FER2013_CLASSES)
+    steps = [name for name, _ in pretrained.load().steps]
+    assert steps == ["crop", "grayscale", "resize", "clf"]
+    with pytest.raises(ValueError, match="Unknown pretrained model"):
+        pretrained.load("nope")
+
+
+def test_photo_pipeline_equals_crop_then_classify(crops_model):
+    photo = skdata.astronaut()
+    model = pretrained.load(test_time_flip=False)
+    proba = model.predict_proba([photo])
+    assert proba.shape == (1, 7)
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-6)
+    crop = model[:-1].transform([photo])
+    assert crop.shape == (1, 48, 48)
+    np.testing.assert_allclose(model[-1].predict_proba(crop), proba)
+    # crops of any size and colour go through the crop model's own resize
+    crops_model.set_params(clf__test_time_flip=False)
+    big = np.repeat(np.repeat(crop[0], 3, axis=0), 3, axis=1)
+    p_big = crops_model.predict_proba([np.dstack([big] * 3)])
+    assert p_big.argmax() == proba.argmax()
+
+
+def test_astronaut_smiles(crops_model):
+    # Eileen Collins smiles in skimage's astronaut portrait.
+    [faces] = pretrained.detect_emotions([skdata.astronaut()])
+    assert len(faces) == 1
+    x, y, w, h = faces[0]["box"]
+    assert 0 <= x < 512 and 0 <= y < 512 and w > 50
+    assert faces[0]["emotion"] == "happy"
+    assert sum(faces[0]["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_detect_emotions_every_face_and_none():
+    photo = skdata.astronaut()
+    two = np.concatenate([photo, photo], axis=1)  # the same face twice, side by side
+    results = pretrained.detect_emotions([two, np.zeros((64, 64, 3), np.uint8)])
+    assert len(results) == 2
+    assert len(results[0]) == len(detect_faces(two)) == 2
+    assert results[0][0]["emotion"] == results[0][1]["emotion"]
+    assert results[1] == []
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        pretrained.detect_emotions([photo], batch_size=0)
+
+
+@pytest.mark.data
+def test_publictest_accuracy_matches_card(skfer_data, crops_model):
+    from skfer.datasets import load_fer2013
+
+    test = load_fer2013(skfer_data / "fer2013" / "fer2013.csv.gz", usage="PublicTest")
+    crops_model.set_params(clf__test_time_flip=True)
+    y = np.asarray(test.target_names)[test.target]
+    acc = float(np.mean(crops_model.predict(test.images) == y))
+    assert acc == pytest.approx(pretrained.MODELS["default"]["public_test_accuracy_flip"], abs=2e-3)
