@@ -210,7 +210,7 @@ def detect_emotions(images, *, model=None, margin=0.1, detector_params=None,
                 "box": tuple(int(v) for v in box),
                 "emotion": str(labels[k]),
                 "probabilities": None if proba is None else {
-                    str(c): float(p) for c, p in zip(classes, proba[k])
+                    str(c): float(p) for c, p in zip(classes, proba[k], strict=True)
                 },
             })
             k += 1
