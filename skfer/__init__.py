@@ -16,7 +16,10 @@ See ``docs/image_convention.rst``.
 
 __version__ = "0.1.0.dev0"
 
-#: The seven FER2013 expression names, in FER2013's label order (0..6).
-FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from ._emotions import EMOTIONS, canonical_emotion, map_labels
 
-__all__ = ["FER2013_CLASSES", "__version__"]
+#: The seven FER2013 expression names, in FER2013's label order (0..6): the
+#: first seven of :data:`EMOTIONS`.
+FER2013_CLASSES = EMOTIONS[:7]
+
+__all__ = ["EMOTIONS", "FER2013_CLASSES", "__version__", "canonical_emotion", "map_labels"]
