@@ -2,6 +2,10 @@
 
 ``skfer demo``: compare the classical baselines on synthetic faces, with
 nothing downloaded and no data needed, and print the table.
+``skfer compare``: compare models on a dataset and write a report folder
+(see :mod:`skfer._cli_compare`).
+``skfer train`` and ``skfer predict``: save a trained model to a safe file,
+then classify the faces in photos (see :mod:`skfer._cli_models`).
 """
 
 from __future__ import annotations
@@ -12,42 +16,32 @@ import sys
 
 def _demo(args):
     import numpy as np
-    from sklearn.model_selection import GroupKFold, cross_validate
-    from tqdm.auto import tqdm
 
-    from .baselines import BASELINES, make_baseline
+    from .baselines import BASELINES
     from .datasets import make_faces
+    from .evaluation import compare
 
     faces = make_faces(n_samples=args.n_samples, random_state=args.random_state)
     n_groups = len(np.unique(faces.groups))
-    cv = GroupKFold(n_splits=min(args.folds, n_groups))
+    folds = min(args.folds, n_groups)
     print(
         f"skfer demo: {len(faces.images)} synthetic 48x48 faces "
         f"(skfer.datasets.make_faces), {len(faces.target_names)} expressions, "
-        f"{n_groups} synthetic subjects; subject-independent {cv.n_splits}-fold CV.",
+        f"{n_groups} synthetic subjects; subject-independent {folds}-fold CV "
+        "(skfer.evaluation.compare).",
         flush=True,
     )
-    rows = []
-    names = list(BASELINES)
-    for name in tqdm(names, desc="baselines", disable=args.quiet, leave=False, file=sys.stderr):
-        model = make_baseline(name, random_state=args.random_state)
-        res = cross_validate(
-            model, faces.images, faces.target, groups=faces.groups, cv=cv,
-            scoring=("accuracy", "f1_macro"), n_jobs=args.n_jobs,
-        )
-        rows.append((
-            name,
-            res["test_accuracy"].mean(), res["test_accuracy"].std(),
-            res["test_f1_macro"].mean(), res["fit_time"].mean(),
-        ))
-    rows.sort(key=lambda r: -r[1])
+    y = np.asarray(faces.target_names, dtype=object)[faces.target]
+    results = compare(
+        list(BASELINES), faces.images, y, groups=faces.groups, cv=folds,
+        n_jobs=args.n_jobs, random_state=args.random_state,
+        dataset="make_faces (synthetic)", verbose=0 if args.quiet else 1,
+    )
     print()
-    print("| model   | accuracy      | macro-F1 | fit s/fold |")
-    print("|---------|---------------|----------|------------|")
-    for name, acc, sd, f1, fit in rows:
-        print(f"| {name:7s} | {acc:.3f} ± {sd:.3f} | {f1:.3f}    | {fit:10.2f} |")
-    print(f"\nchance: {1 / len(faces.target_names):.3f}. Baselines: "
-          + "; ".join(f"{k}: {v}" for k, v in BASELINES.items()))
+    print(results.to_markdown())
+    print("\nBaselines: " + "; ".join(f"{k}: {v}" for k, v in BASELINES.items()))
+    print("On your data: skfer compare --dataset ckplus|jaffe|fer2013|ferplus|folder "
+          "--data PATH --models hog_svm,pca_lda,cnn:simple --out DIR")
     return 0
 
 
@@ -67,6 +61,12 @@ def build_parser():
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
+    from ._cli_compare import add_parser as _add_compare_parser
+
+    _add_compare_parser(sub)
+    from ._cli_models import add_parsers as _add_model_parsers
+
+    _add_model_parsers(sub)  # skfer train, skfer predict
     return parser
 
 

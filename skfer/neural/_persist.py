@@ -16,7 +16,9 @@ FORMAT_VERSION = 1
 _CONFIG = "config.json"
 _WEIGHTS = "weights.safetensors"
 #: Modules whose classes ``load`` imports by name; others must be passed in.
-_TRUSTED = ("skfer.", "torch.")
+#: Only classes are imported this way, and only torch modules and optimizers
+#: (see :func:`_import_class`): a config naming a function is refused.
+_TRUSTED = ("skfer.", "torch.nn.", "torch.optim.")
 
 
 class _Unencodable(Exception):
@@ -58,15 +60,26 @@ def _import_class(path, custom):
         return same_name[0]
     if not path.startswith(_TRUSTED):
         raise ValueError(
-            f"The saved estimator uses the class '{path}', which is outside skfer and "
-            "torch; load() does not import it by name (importing runs that module's "
+            f"The saved estimator uses the class '{path}', which is outside skfer, "
+            "torch.nn and torch.optim; load() does not import it by name (importing runs that module's "
             "code). Import it yourself and pass it: "
             f"load(path, custom_objects=[{path.rsplit('.', 1)[-1]}])."
         )
     module, _, name = path.rpartition(".")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        raise ValueError(f"The saved estimator names the class '{path}', which does not exist.") from None
+    # The saved config is data: whatever it names is later called with
+    # arguments it also gives (the architecture is built as body(**kwargs)).
+    # Only torch modules and optimizers may be named, never a function.
+    if not (isinstance(obj, type) and issubclass(obj, (torch.nn.Module, torch.optim.Optimizer))):
+        raise ValueError(
+            f"The saved estimator names '{path}', which is not a torch.nn.Module or "
+            "torch.optim.Optimizer class; refusing to load it."
+        )
     return obj
 
 
@@ -99,8 +112,12 @@ def _classes_from_json(spec):
     return np.array(spec["values"], dtype=np.dtype(spec["dtype"]))
 
 
-def save(estimator, path):
-    """Write ``estimator`` to ``path`` (folder, or zip when it ends in ``.zip``)."""
+def dumps(estimator):
+    """The two files of the safe format as bytes: ``(config_json, weights)``.
+
+    Used by :meth:`save` and by :func:`skfer.io.save_model` (which stores
+    them inside its own zip).
+    """
     from safetensors.torch import save as st_save
 
     from .. import __version__
@@ -124,7 +141,7 @@ def save(estimator, path):
             f"save(): parameters {dropped} hold objects that the safe format cannot "
             "store (e.g. callbacks, RandomState instances); they are saved as None.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     body, body_kwargs = estimator._module_spec_
     module = estimator.net_.module_
@@ -160,7 +177,12 @@ def save(estimator, path):
     }
     weights = st_save(state, metadata={"format": "pt", "skfer": FORMAT})
     config_bytes = json.dumps(config, indent=2).encode("utf-8")
+    return config_bytes, weights
 
+
+def save(estimator, path):
+    """Write ``estimator`` to ``path`` (folder, or zip when it ends in ``.zip``)."""
+    config_bytes, weights = dumps(estimator)
     path = Path(path)
     if path.suffix.lower() == ".zip":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,9 +231,12 @@ def load(path, *, custom_objects=None, device=None):
         ``weights.safetensors``.
     custom_objects : list of classes or None, default=None
         Classes that the saved estimator refers to (an ``architecture``
-        passed as a class) and that live outside skfer and torch: they are
-        not imported by name, pass them here. skfer's and torch's own
-        classes are imported by name.
+        passed as a class) and that live outside skfer, ``torch.nn`` and
+        ``torch.optim``: they are not imported by name, pass them here.
+        Classes of those modules are imported by name, and only subclasses
+        of ``torch.nn.Module`` or ``torch.optim.Optimizer``: a config naming
+        a function or another class is refused, since what it names is
+        called with arguments from the file.
     device : str, torch.device or None, default=None
         Where to put the net. None: the estimator's ``device`` parameter
         resolved on this machine (``'auto'``: CUDA if available, else CPU);
@@ -236,12 +261,22 @@ def load(path, *, custom_objects=None, device=None):
     >>> bool((clf2.predict_proba(X) == clf.predict_proba(X)).all())
     True
     """
+    config_bytes, weights = _read(path)
+    return loads(config_bytes, weights, custom_objects=custom_objects, device=device,
+                 source=path)
+
+
+def loads(config_bytes, weights, *, custom_objects=None, device=None, source="<bytes>"):
+    """Rebuild an estimator from the bytes of :func:`dumps` (see :func:`load`).
+
+    ``source`` only names the origin in error messages.
+    """
     from safetensors.torch import load as st_load
 
     from . import _estimators
     from ._base import resolve_device
 
-    config_bytes, weights = _read(path)
+    path = source
     try:
         config = json.loads(config_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -282,7 +317,7 @@ def load(path, *, custom_objects=None, device=None):
                 f"The saved estimator asks for device={dev!r}, which is not available "
                 "here; loading it on the CPU.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             est.device_ = "cpu"
     else:
@@ -317,4 +352,4 @@ def load(path, *, custom_objects=None, device=None):
     return est
 
 
-__all__ = ["load", "save"]
+__all__ = ["dumps", "load", "loads", "save"]

@@ -1,0 +1,479 @@
+"""Save and load any fitted skfer model in one file that runs no code when opened.
+
+A model file (``.skfer`` by convention) is a zip archive holding:
+
+- ``manifest.json``: format, skfer version, model kind, classes, creation
+  time and the caller's metadata;
+- ``model.skops``: the scikit-learn side of the model (Pipeline,
+  transformers, SVC, PCA...) written with :mod:`skops.io`, in which every
+  fitted deep estimator has been replaced by a small placeholder;
+- ``nets/<i>/config.json`` and ``nets/<i>/weights.safetensors``: each deep
+  estimator in skfer.neural's own format (JSON parameters, safetensors
+  weights), put back in place of its placeholder on load.
+
+Neither part is a pickle. skops rebuilds objects from a description and
+refuses types it does not trust; :func:`load_model` trusts, beyond skops'
+own list, only skfer's estimator classes, scikit-learn's estimator classes
+and numpy's scalar and dtype classes, checked by name against the file
+before anything is built. See ``docs/io.rst`` for the safety argument.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["load_model", "save_model"]
+
+FORMAT = "skfer-model"
+FORMAT_VERSION = 1
+_MANIFEST = "manifest.json"
+_SKOPS = "model.skops"
+_NET_CONFIG = "config.json"
+_NET_WEIGHTS = "weights.safetensors"
+_EXTENSIONS_HINT = "save_model() writes them; the usual extension is .skfer"
+
+
+class _NetPlaceholder:
+    """Stands for a fitted deep estimator inside the skops part of a model file.
+
+    Parameters
+    ----------
+    member : str
+        Folder of the zip (``'nets/0'``) holding the estimator's
+        ``config.json`` and ``weights.safetensors``.
+    estimator : str
+        Class name of the estimator it stands for (for messages only).
+    """
+
+    def __init__(self, member, estimator):
+        self.member = member
+        self.estimator = estimator
+
+    def __repr__(self):
+        return f"_NetPlaceholder(member={self.member!r}, estimator={self.estimator!r})"
+
+
+#: scikit-learn classes that are not estimators but are held by fitted ones,
+#: whose constructors only store their arguments.
+_SKLEARN_HELPERS = frozenset({"sklearn.calibration._CalibratedClassifier"})
+
+
+def _type_name(cls):
+    # The name skops gives a type: module and class name.
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+# --------------------------------------------------------------------- save
+def _is_fitted_net(obj):
+    from .neural._base import BaseNeuralClassifier
+
+    return isinstance(obj, BaseNeuralClassifier) and obj.__sklearn_is_fitted__()
+
+
+def _swap_nets(obj, nets, memo):
+    """``obj`` with each fitted deep estimator replaced by a placeholder.
+
+    Containers and estimators on the way to a deep estimator are shallow
+    copies; the caller's model is left untouched. ``nets`` collects
+    ``(member, estimator)`` pairs.
+    """
+    key = id(obj)
+    if key in memo:
+        return memo[key]
+    memo[key] = obj  # cycles resolve to the original object
+    out = obj
+    if _is_fitted_net(obj):
+        out = _NetPlaceholder(member=f"nets/{len(nets)}", estimator=type(obj).__name__)
+        nets.append((out.member, obj))
+    elif type(obj) in (list, tuple):
+        items = [_swap_nets(v, nets, memo) for v in obj]
+        if any(a is not b for a, b in zip(items, obj, strict=True)):
+            out = type(obj)(items)
+    elif type(obj) is dict:
+        items = {k: _swap_nets(v, nets, memo) for k, v in obj.items()}
+        if any(items[k] is not v for k, v in obj.items()):
+            out = items
+    elif isinstance(obj, BaseEstimator):
+        changed = {}
+        for name, value in vars(obj).items():
+            new = _swap_nets(value, nets, memo)
+            if new is not value:
+                changed[name] = new
+        if changed:
+            out = copy.copy(obj)
+            out.__dict__.update(changed)
+    memo[key] = out
+    return out
+
+
+def _jsonable(values):
+    out = []
+    for v in values:
+        v = v.item() if hasattr(v, "item") else v
+        out.append(v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
+    return out
+
+
+def _describe(model, n_nets):
+    from sklearn.pipeline import Pipeline
+
+    try:
+        classes = _jsonable(list(model.classes_))
+    except (AttributeError, TypeError):
+        classes = None
+    steps = None
+    if isinstance(model, Pipeline):
+        steps = [[name, _type_name(type(step))] for name, step in model.steps]
+    return {
+        "kind": "deep" if n_nets else "classical",
+        "estimator": _type_name(type(model)),
+        "steps": steps,
+        "classes": classes,
+    }
+
+
+def save_model(model, path, *, metadata=None):
+    """Save a fitted skfer model (classical or deep) to one safe file.
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted model: a Pipeline such as those of
+        :func:`skfer.models.make_model` (classical or deep, preprocessing
+        included), or a bare :class:`~skfer.neural.CNNClassifier`,
+        :class:`~skfer.neural.RNNClassifier` or
+        :class:`~skfer.neural.SequenceClassifier`, or any scikit-learn
+        estimator built from skfer, scikit-learn and numpy parts.
+    path : str or os.PathLike
+        The file to write (``.skfer`` by convention; an existing file is
+        replaced). Missing parent folders are created.
+    metadata : dict or None, default=None
+        JSON-serialisable information stored in the manifest (the training
+        data set, scores...); :func:`load_model` returns the whole manifest
+        as ``model.skfer_manifest_``.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted.
+    TypeError
+        If ``model`` is not a scikit-learn estimator or ``metadata`` is not
+        JSON-serialisable.
+
+    See Also
+    --------
+    load_model : Read the file back.
+    skfer.neural.CNNClassifier.save : The deep estimators' own format.
+
+    Notes
+    -----
+    The scikit-learn parts are written with :func:`skops.io.dumps` and each
+    fitted deep estimator with :meth:`~skfer.neural.CNNClassifier.save`'s
+    format (``config.json`` + ``weights.safetensors``), all in one zip; see
+    the module docstring. Parameters that format cannot store (callbacks, a
+    ``RandomState`` instance) are saved as None with a warning, and the
+    deep estimators' training history is not kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skfer.datasets import make_faces
+    >>> from skfer.io import load_model, save_model
+    >>> from skfer.models import make_model
+    >>> faces = make_faces(n_samples=140, random_state=0)
+    >>> model = make_model("hog_svm").fit(faces.images, faces.target)
+    >>> path = save_model(model, tempfile.mkdtemp() + "/hog_svm.skfer")
+    >>> path.name
+    'hog_svm.skfer'
+    >>> loaded = load_model(path)
+    >>> bool((loaded.predict(faces.images) == model.predict(faces.images)).all())
+    True
+    >>> loaded.skfer_manifest_["kind"], loaded.skfer_manifest_["classes"][:2]
+    ('classical', [0, 1])
+    """
+    import skops.io as sio
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from . import __version__
+    from .neural._persist import dumps as net_dumps
+
+    if not isinstance(model, BaseEstimator):
+        raise TypeError(
+            f"save_model() expects a fitted scikit-learn estimator or Pipeline, got "
+            f"{type(model).__name__}."
+        )
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise NotFittedError(
+            f"This {type(model).__name__} is not fitted: call fit() before save_model()."
+        ) from None
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}.")
+
+    nets = []
+    swapped = _swap_nets(model, nets, {})
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skfer_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **_describe(model, len(nets)),
+        "nets": [member for member, _ in nets],
+        "metadata": metadata or {},
+    }
+    try:
+        manifest_bytes = json.dumps(manifest, indent=2).encode("utf-8")
+    except TypeError as exc:
+        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
+    skops_bytes = sio.dumps(swapped)
+    net_files = []
+    for member, est in nets:
+        config, weights = net_dumps(est)
+        net_files.append((f"{member}/{_NET_CONFIG}", config))
+        net_files.append((f"{member}/{_NET_WEIGHTS}", weights))
+
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"'{path}' is a folder; give the model file's name (e.g. model.skfer).")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target, then rename: a failed save leaves no half file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(_MANIFEST, manifest_bytes)
+            zf.writestr(_SKOPS, skops_bytes)
+            for name, data in net_files:
+                zf.writestr(name, data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------- load
+def _resolve(name):
+    """The class a skops type name refers to, importing only skfer, sklearn, numpy."""
+    module, _, attr = name.rpartition(".")
+    if not module or module.split(".")[0] not in ("skfer", "sklearn", "numpy"):
+        return None
+    try:
+        obj = importlib.import_module(module)
+        return getattr(obj, attr)
+    except Exception:  # any failure: not a type we know, so not trusted
+        return None
+
+
+def _is_trusted_type(name):
+    """Whether skfer trusts the type ``name`` that skops does not trust by default.
+
+    Trusted: skfer's own estimators (and its nets' ``nn.Module`` classes, which
+    an unfitted deep estimator may name as its architecture) and the file's
+    net placeholders; scikit-learn's estimator classes; numpy's scalar and
+    dtype classes. Functions are never trusted, nor other classes of these
+    libraries (a class is called with arguments from the file when skops
+    rebuilds it through ``__reduce__``: ``numpy.memmap`` would open a file).
+    """
+    import numpy as np
+
+    if name == _type_name(_NetPlaceholder):
+        return True
+    obj = _resolve(name)
+    if not isinstance(obj, type) or _type_name(obj) != name:
+        return False
+    root = name.split(".")[0]
+    if root == "skfer":
+        import torch
+
+        return issubclass(obj, (BaseEstimator, torch.nn.Module))
+    if root == "sklearn":
+        return issubclass(obj, BaseEstimator) or name in _SKLEARN_HELPERS
+    return issubclass(obj, (np.generic, np.dtype))
+
+
+def _check_types(data, trusted, path):
+    """The type names to pass to skops: refuse the file if one is not trusted."""
+    import skops.io as sio
+
+    user = set(trusted or ())
+    untrusted = sio.get_untrusted_types(data=data)
+    refused = [t for t in untrusted if t not in user and not _is_trusted_type(t)]
+    if refused:
+        raise ValueError(
+            f"'{path}' holds types that skfer does not trust: {refused}. A model file "
+            "can make the loader build these objects; only if you trust where the file "
+            f"comes from, load it with load_model(path, trusted={refused!r})."
+        )
+    return list(untrusted)
+
+
+def _restore_nets(obj, nets, seen):
+    """Put the loaded deep estimators back in place of their placeholders (in place)."""
+    if isinstance(obj, _NetPlaceholder):
+        if obj.member not in nets:
+            raise ValueError(f"the file has no deep estimator '{obj.member}'")
+        return nets[obj.member]
+    if id(obj) in seen:
+        return obj
+    seen.add(id(obj))
+    if type(obj) is list:
+        obj[:] = [_restore_nets(v, nets, seen) for v in obj]
+    elif type(obj) is tuple:
+        items = tuple(_restore_nets(v, nets, seen) for v in obj)
+        if any(a is not b for a, b in zip(items, obj, strict=True)):
+            return items
+    elif type(obj) is dict:
+        for k, v in obj.items():
+            obj[k] = _restore_nets(v, nets, seen)
+    elif isinstance(obj, BaseEstimator):
+        for k, v in list(vars(obj).items()):
+            new = _restore_nets(v, nets, seen)
+            if new is not v:
+                obj.__dict__[k] = new
+    return obj
+
+
+def _read_manifest(zf, path):
+    try:
+        manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
+    except KeyError:
+        raise ValueError(
+            f"'{path}' is not a skfer model file: it has no {_MANIFEST} "
+            f"({_EXTENSIONS_HINT})."
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"'{path}' is not a skfer model file: bad {_MANIFEST} ({exc}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(
+            f"'{path}' is not a skfer model file (its {_MANIFEST} is not of format "
+            f"'{FORMAT}')."
+        )
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"'{path}' uses skfer model format version {manifest['format_version']}, "
+            f"newer than this skfer reads ({FORMAT_VERSION}); upgrade skfer."
+        )
+    return manifest
+
+
+def load_model(path, *, trusted=None, custom_objects=None, device=None):
+    """Load a model written by :func:`save_model`, running no code from the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model file written by :func:`save_model`.
+    trusted : list of str or None, default=None
+        Further type names (``'module.Class'``) to trust, beyond skops' own
+        list and skfer's (skfer's, scikit-learn's estimator classes, numpy's
+        scalar types). A file holding any other type is refused with an
+        error that names them; pass them here only for a file whose origin
+        you trust.
+    custom_objects : list of classes or None, default=None
+        Architecture classes from outside skfer used by a deep estimator in
+        the file (see :func:`skfer.neural.load`).
+    device : str, torch.device or None, default=None
+        Where to put the deep estimators' nets (``'cpu'``, ``'cuda'``); None:
+        each estimator's own ``device`` resolved on this machine, falling
+        back to the CPU without CUDA.
+
+    Returns
+    -------
+    model : estimator
+        The fitted model; it predicts as the saved one did. Its attribute
+        ``skfer_manifest_`` holds the file's manifest (``skfer_version``,
+        ``kind`` ('classical' or 'deep'), ``classes``, ``created``,
+        ``metadata``...).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a skfer model file, or holds a type that is not
+        trusted.
+
+    See Also
+    --------
+    save_model : Write the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skfer.io import load_model, save_model
+    >>> from skfer.neural import CNNClassifier
+    >>> X = np.random.default_rng(0).integers(0, 255, (20, 8, 8)).astype(np.uint8)
+    >>> y = np.array(["happy", "sad"] * 10)
+    >>> clf = CNNClassifier(architecture="simple", module__channels=(4,), max_epochs=1,
+    ...                     validation_fraction=None, random_state=0).fit(X, y)
+    >>> path = save_model(clf, tempfile.mkdtemp() + "/cnn.skfer")
+    >>> loaded = load_model(path, device="cpu")
+    >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
+    True
+    >>> loaded.skfer_manifest_["kind"], loaded.skfer_manifest_["classes"]
+    ('deep', ['happy', 'sad'])
+    """
+    import skops.io as sio
+
+    from .neural._persist import loads as net_loads
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Model file not found: '{path}'.")
+    if path.is_dir():
+        raise ValueError(f"'{path}' is a folder, not a skfer model file ({_EXTENSIONS_HINT}).")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"'{path}' is not a skfer model file ({_EXTENSIONS_HINT}).")
+    if trusted is not None and (
+        isinstance(trusted, str) or not all(isinstance(t, str) for t in trusted)
+    ):
+        raise TypeError(
+            f"trusted must be a list of type names such as ['mymodule.MyClass'], got {trusted!r}."
+        )
+    with zipfile.ZipFile(path) as zf:
+        manifest = _read_manifest(zf, path)
+        names = set(zf.namelist())
+        try:
+            data = zf.read(_SKOPS)
+            nets_raw = {
+                m: (zf.read(f"{m}/{_NET_CONFIG}"), zf.read(f"{m}/{_NET_WEIGHTS}"))
+                for m in manifest.get("nets", [])
+            }
+        except KeyError as exc:
+            raise ValueError(
+                f"'{path}' is an incomplete skfer model file: {exc.args[0]} "
+                f"(it holds {sorted(names)[:6]})."
+            ) from None
+    accepted = _check_types(data, trusted, path)
+    model = sio.loads(data, trusted=accepted)
+    nets = {
+        member: net_loads(config, weights, custom_objects=custom_objects, device=device,
+                          source=f"{path}:{member}")
+        for member, (config, weights) in nets_raw.items()
+    }
+    try:
+        model = _restore_nets(model, nets, set())
+    except ValueError as exc:
+        raise ValueError(f"'{path}' is an incomplete skfer model file: {exc}.") from None
+    try:
+        model.skfer_manifest_ = manifest
+    except AttributeError:  # pragma: no cover - objects without a __dict__
+        pass
+    return model
