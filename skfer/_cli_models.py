@@ -130,8 +130,9 @@ def add_parsers(subparsers):
         epilog=_PREDICT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    q.add_argument("--model", required=True, metavar="FILE",
-                   help="a model file from 'skfer train' or skfer.io.save_model")
+    q.add_argument("--model", default=None, metavar="FILE",
+                   help="a model file from 'skfer train' or skfer.io.save_model "
+                        "(default: skfer's pretrained FER2013 model, shipped in the package)")
     q.add_argument("paths", nargs="+", metavar="PATH",
                    help="image files, or folders searched recursively for "
                         + "/".join(e[1:] for e in IMAGE_EXTENSIONS) + " files")
@@ -428,7 +429,12 @@ def run_predict(args):
         if args.annotate is not None and Path(args.annotate).is_file():
             raise UsageError(f"--annotate '{args.annotate}' is a file; give a folder.")
         try:
-            model = load_model(args.model, device=args.device)
+            if args.model is None:
+                from . import pretrained
+
+                model = pretrained.load(face_detection=False, device=args.device)
+            else:
+                model = load_model(args.model, device=args.device)
         except (FileNotFoundError, ValueError) as exc:
             raise UsageError(str(exc)) from None
     except UsageError as exc:

@@ -248,3 +248,13 @@ def test_predict_real_photos(skfer_data, tmp_path, capsys):
         annotated = ann / f.name
         assert annotated.is_file()
         assert read_image(annotated).shape == read_image(f).shape
+
+
+def test_predict_defaults_to_the_pretrained_model(photos, tmp_path, capsys):
+    ann = tmp_path / "ann"
+    assert main(["predict", "--quiet", "--annotate", str(ann), str(photos / "astronaut.png")]) == 0
+    [line] = _json_lines(capsys.readouterr().out)
+    assert line["emotion"] == "happy"  # the astronaut portrait smiles
+    assert set(line["probabilities"]) == {"angry", "disgust", "fear", "happy", "sad",
+                                          "surprise", "neutral"}
+    assert (ann / "astronaut.png").is_file()
