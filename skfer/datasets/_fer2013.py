@@ -734,6 +734,7 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
     -------
     data : :class:`~sklearn.utils.Bunch`
         images : ndarray of shape (n_samples, 48, 48), uint8
+            Grey faces (FER2013's pixels).
         target : ndarray of shape (n_samples,), int
             Index into ``target_names``.
         target_names : list of str
@@ -750,9 +751,11 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
         image_names : ndarray of shape (n_samples,), str
             FER+'s ``Image name`` of each row (``'fer0000000.png'``...).
         groups : None
+            FER+ has no subject ids.
         split : ndarray of shape (n_samples,), str
             The ``Usage`` of each row.
         DESCR : str
+            Description of the dataset.
 
     Raises
     ------

@@ -146,8 +146,11 @@ def load_image_folder(
         filenames : ndarray of shape (n_samples,), str
             The file of each image.
         groups : None
+            Subjects are unknown.
         split : None
+            No split.
         DESCR : str
+            Description of the dataset.
 
     Raises
     ------
@@ -266,8 +269,11 @@ def load_ckplus(path, *, verbose=0):
         frame : ndarray of shape (n_samples,), int
             Frame number within the sequence.
         filenames : ndarray of shape (n_samples,), str
+            The file of each frame.
         split : None
+            CK+ has no official split.
         DESCR : str
+            Description of the dataset.
 
     See Also
     --------
@@ -327,6 +333,7 @@ def load_ckplus_sequences(path, *, verbose=0):
         frames : ndarray of shape (n_sequences, T), int
             Frame numbers kept.
         DESCR : str
+            Description of the dataset.
 
     Raises
     ------
@@ -442,8 +449,11 @@ def load_jaffe(path, *, size=None, verbose=0):
         groups : ndarray of shape (n_samples,), str
             The model (subject) code, e.g. ``'KA'``.
         filenames : ndarray of shape (n_samples,), str
+            The file of each image.
         split : None
+            JAFFE has no official split.
         DESCR : str
+            Description of the dataset.
 
     Raises
     ------

@@ -448,6 +448,7 @@ def make_faces(
         intensity : ndarray of shape (n_samples,), float
             Expression intensity in [0.5, 1] (meaningless for neutral).
         split : None
+            No split.
         DESCR : str
             States that the data are synthetic.
 
