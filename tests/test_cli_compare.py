@@ -118,7 +118,7 @@ def test_compare_help_lists_options(capsys):
 
 
 def test_demo_prints_a_table(capsys):
-    code = main(["demo", "--quiet", "--n-samples", "140", "--folds", "2", "--n-jobs", "1"])
+    code = main(["demo", "--compare", "--quiet", "--n-samples", "140", "--folds", "2", "--n-jobs", "1"])
     out = capsys.readouterr().out
     assert code == 0
     assert "| model | accuracy | macro-F1 | fit s | predict s |" in out
