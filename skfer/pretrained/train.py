@@ -35,6 +35,17 @@ RECIPE = dict(
     random_state=0,
 )
 
+#: The second stage of the shipped model: a warm restart from the first
+#: stage's weights (every layer but the output one, see ``pretrained=``)
+#: on all the Training rows, with a fresh cosine schedule from a lower rate.
+FINETUNE = dict(
+    RECIPE,
+    lr=1e-3,
+    max_epochs=90,
+    validation_fraction=None,
+    random_state=1,
+)
+
 
 def main(argv=None):
     import numpy as np
@@ -51,26 +62,42 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="folder to write the model to")
     p.add_argument("--budget", type=float, default=3500, help="training seconds at most")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--max-epochs", type=int, default=RECIPE["max_epochs"])
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="epochs of the stage (default: the recipe's)")
+    p.add_argument("--init", default=None,
+                   help="run the second stage (FINETUNE) from the model saved in this folder "
+                        "(the first stage's --out)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     train = load_fer2013(args.data, usage="Training")
     test = load_fer2013(args.data, usage="PublicTest")
-    params = dict(RECIPE, max_epochs=args.max_epochs)
+    if args.init is None:
+        params = dict(RECIPE)
+    else:
+        params = dict(FINETUNE, pretrained=str(args.init))
+    if args.max_epochs is not None:
+        params["max_epochs"] = args.max_epochs
     clf = CNNClassifier(**params, max_time=args.budget, verbose=1)
     t = time.perf_counter()
     clf.fit(train.images, train.target)
     seconds = time.perf_counter() - t
     out = Path(args.out)
     clf.set_params(max_time=None, verbose=0)
+    stages = []
+    if args.init is not None:
+        first = Path(args.init, "card.json")
+        if first.exists():
+            stages = json.loads(first.read_text(encoding="utf-8")).get("stages") or [
+                json.loads(first.read_text(encoding="utf-8"))]
     save_card(clf, test, out, seconds=seconds, threads=args.threads, params=params,
-              version=__version__, np=np, metrics=(accuracy_score, confusion_matrix, f1_score))
+              version=__version__, np=np, metrics=(accuracy_score, confusion_matrix, f1_score),
+              previous=stages)
     print(json.dumps(json.loads((out / "card.json").read_text()), indent=1))
     return 0
 
 
-def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics):
+def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics, previous=()):
     """Save ``clf`` (class names as labels) and its model card to ``out``."""
     accuracy_score, confusion_matrix, f1_score = metrics
     names = np.asarray(test.target_names)
@@ -87,8 +114,9 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics)
     card = {
         "name": Path(out).name,
         "classes": [str(c) for c in clf.classes_],
-        "data": "FER2013 Training rows (28,709 images, 10% held out for early stopping); "
-                "evaluated on PublicTest (3,589 images)",
+        "data": "FER2013 Training rows (28,709 images"
+                + (", 10% held out for early stopping" if params.get("validation_fraction") else "")
+                + "); evaluated on PublicTest (3,589 images)",
         "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "epochs": len(clf.net_.history),
         "train_seconds": round(seconds, 1),
@@ -99,8 +127,18 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics)
         "public_test_confusion_flip": confusion_matrix(y, flip, labels=list(clf.classes_)).tolist(),
         "skfer_version": version,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "reproduce": "python -m skfer.pretrained.train --data fer2013.csv.gz --out DIR",
+        "reproduce": "python -m skfer.pretrained.train --data fer2013.csv.gz --out DIR"
+                     + ("" if not previous else
+                        " (first stage), then the same with --init DIR --out DIR2 (second stage)"),
     }
+    if previous:
+        stage_keys = ("recipe", "epochs", "train_seconds", "train_threads",
+                      "public_test_accuracy", "public_test_accuracy_flip")
+        this = {k: card[k] for k in stage_keys}
+        this["recipe"] = {k: v for k, v in this["recipe"].items() if k != "pretrained"}
+        card["stages"] = [{k: s.get(k) for k in stage_keys} for s in previous] + [this]
+        card["train_seconds_total"] = round(sum(s["train_seconds"] for s in card["stages"]), 1)
+        card["epochs_total"] = sum(s["epochs"] for s in card["stages"])
     Path(out, "card.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
 
 
