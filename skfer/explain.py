@@ -205,13 +205,16 @@ def _has_conv(module):
     return any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
 
 
-def _find_layer(body, x):
+def _find_layer(body, x, n_classes=None):
     """Name of the default Grad-CAM layer of ``body`` for input ``x``.
 
     The last module, in the order the forward pass completes them, that is
     or contains a ``Conv2d`` and outputs a 4-D map larger than 1x1 (the
     output of the last convolutional stage, before global pooling or
-    flattening); a 1x1 map is taken only when there is no larger one.
+    flattening); a 1x1 map is taken only when there is no larger one. A
+    convolutional classifier head (a conv with ``n_classes`` output maps,
+    as mini_xception ends with) is passed over for the feature maps it
+    reads, as Grad-CAM intends: its own maps are already per-class scores.
     """
     fired = []
     handles = []
@@ -221,7 +224,7 @@ def _find_layer(body, x):
 
                 def hook(mod, args, out, name=name):
                     if isinstance(out, torch.Tensor) and out.ndim == 4:
-                        fired.append((name, out.shape[-2] * out.shape[-1]))
+                        fired.append((name, out.shape[-2] * out.shape[-1], out.shape[1]))
 
                 handles.append(sub.register_forward_hook(hook))
         with torch.no_grad():
@@ -229,7 +232,12 @@ def _find_layer(body, x):
     finally:
         for h in handles:
             h.remove()
-    spatial = [name for name, size in fired if size > 1]
+    spatial = [name for name, size, _ in fired if size > 1]
+    features = [name for name, size, channels in fired if size > 1 and channels != n_classes]
+    # Only skip the head when it comes last: a net whose inner maps happen
+    # to have n_classes channels keeps them.
+    if features and spatial and spatial[-1] not in features:
+        return features[-1]
     if spatial:
         return spatial[-1]
     if fired:
@@ -332,11 +340,12 @@ def grad_cam(estimator, X, *, target=None, layer=None, batch_size=_BATCH_SIZE):
         map). For 48x48 faces that is
         ``'features'`` for ``'simple'`` and ``'vgg'`` (the last block, after
         its ReLU and pooling), ``'stages'`` for ``'resnet'`` (the last
-        residual stage) and ``'classifier'`` for ``'mini_xception'``, whose
-        last convolution maps features to one map per class that global
-        average pooling turns into the logits: there Grad-CAM is exactly
-        the class activation map (CAM) of that class, the most faithful map
-        the net offers, at the same 3x3 resolution as its last block.
+        residual stage) and ``'blocks'`` for ``'mini_xception'`` (its last
+        separable-convolution block, 3x3), not its head: that 3x3
+        convolution to one map per class mixes each cell with its
+        neighbours, so its own maps are shifted and blurred versions of
+        where the evidence is (on the pretrained model's smiling astronaut
+        they sat on the forehead; the features' map sits on the mouth).
     batch_size : int, default=64
         Images per forward/backward pass.
 
@@ -424,7 +433,7 @@ def _grad_cam(final, X_t, target, layer, batch_size):
                         module(xb[:1])
                 finally:
                     h.remove()
-                name = _find_layer(body, seen["x"])
+                name = _find_layer(body, seen["x"], len(final.classes_))
             name, sub = _get_layer(body, name)
             state["pass"] = _grad_cam_pass(sub, name)
         return state["pass"](module, xb, choose)

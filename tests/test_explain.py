@@ -182,7 +182,8 @@ TINY = {
     "mini_xception": {"module__base_channels": 4, "module__channels": (4, 8, 8)},
 }
 DEFAULT_LAYER = {"simple": "features", "vgg": "features", "resnet": "stages",
-                 "mini_xception": "classifier"}
+                 # not its 3x3 conv head to the classes: the features it reads
+                 "mini_xception": "blocks"}
 
 
 def _tiny_data(n=24, size=16, channels=None, seed=0):
@@ -238,6 +239,24 @@ def test_default_layer_skips_1x1_maps():
     # the 1x1 classifier map, asked for by name, is flat
     flat = grad_cam(clf, X[:3], layer="classifier")
     assert np.ptp(flat, axis=(1, 2)).max() < 1e-5
+
+
+def test_pretrained_model_smile_is_explained_by_the_lower_face():
+    """The shipped model says 'happy' for the smiling astronaut; Grad-CAM and
+    saliency must put most of that evidence on the mouth half of the crop
+    (with the conv head as the layer, the map sat on the forehead)."""
+    from skimage import data
+
+    from skfer import pretrained
+
+    model = pretrained.load()
+    photo = data.astronaut()
+    assert model.predict([photo])[0] == "happy"
+    cam = grad_cam(model, [photo])[0]
+    sal = saliency(model, [photo])[0]
+    assert cam.shape == sal.shape == (48, 48)
+    assert cam[24:].sum() / cam.sum() > 0.7
+    assert sal[24:].sum() / sal.sum() > 0.45
 
 
 def test_leaves_the_net_as_it_was(tiny):
