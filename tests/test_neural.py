@@ -954,3 +954,20 @@ def test_test_time_flip_averages_image_and_mirror():
     assert not np.allclose(clf.predict_proba(X), plain)
     with pytest.raises(ValueError, match="test_time_flip must be a bool"):
         CNNClassifier(test_time_flip="yes").fit(X, y)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_predict_proba_fast_path_matches_skorch(batch_size):
+    """predict_proba bypasses skorch's inference loop; it must give what skorch
+    gives, for any batch size, with flip averaging done in the same pass."""
+    X, y = quadrant_blobs(45, size=8)
+    clf = CNNClassifier(**TINY_CNN, max_epochs=2, batch_size=batch_size,
+                        random_state=0).fit(X, y)
+    X_t = clf._predict_tensor(X)
+    expected = clf.net_.predict_proba(X_t)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)
+    mirror = clf.net_.predict_proba(torch.flip(X_t, dims=[-1]))
+    clf.set_params(test_time_flip=True)
+    np.testing.assert_allclose(clf.predict_proba(X), (expected + mirror) / 2, atol=1e-6)
+    assert clf.predict_proba(X[:1]).shape == (1, len(clf.classes_))
+    assert not clf.net_.module_.training

@@ -563,10 +563,41 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             Columns in the order of ``classes_``.
         """
         X_t = self._predict_tensor(X)
-        proba = self.net_.predict_proba(X_t).astype(np.float64)
-        if getattr(self, "test_time_flip", False):
-            proba += self.net_.predict_proba(torch.flip(X_t, dims=[-1])).astype(np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return self._proba_of_tensor(X_t, flip=getattr(self, "test_time_flip", False))
+
+    def _proba_of_tensor(self, X_t, *, flip=False):
+        """Softmax outputs of the net on the prepared tensor ``X_t``, in batches.
+
+        What skorch's ``predict_proba`` computes, without its per-call
+        machinery (datasets, iterators, switching every submodule's mode):
+        at batch 1 that machinery costs as much as the net. With ``flip``,
+        each batch goes through the net once together with its mirror
+        image and the two probabilities are averaged.
+        """
+        net = self.net_
+        module = net.module_
+        batch_size = net.get_params_for("iterator_valid").get("batch_size", net.batch_size)
+        n = len(X_t)
+        if batch_size is None or batch_size == -1 or batch_size >= n:
+            batch_size = max(n, 1)
+        if flip:  # the batch is doubled by its mirror images
+            batch_size = max(1, batch_size // 2)
+        if module.training:
+            module.eval()
+        nonlin = net._get_predict_nonlinearity()
+        out = np.empty((n, len(self.classes_)), np.float64)
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                xb = X_t[start:start + batch_size].to(net.device, non_blocking=True)
+                m = len(xb)
+                if flip:
+                    xb = torch.cat([xb, torch.flip(xb, dims=[-1])])
+                yp = net.infer(xb)
+                if isinstance(yp, tuple):
+                    yp = yp[0]
+                p = nonlin(yp).to(torch.float64).cpu().numpy()
+                out[start:start + m] = (p[:m] + p[m:]) if flip else p
+        return out / out.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
