@@ -1,4 +1,4 @@
-"""``skfer train`` and ``skfer predict``: make a model file, then use it on photos."""
+"""``skfer train`` and ``skfer predict``: make a model file, then use it on photos and videos."""
 
 from __future__ import annotations
 
@@ -40,17 +40,28 @@ default, as in FER2013 and CK+48) and classify it with a model file from
 {"file", "box": [x, y, w, h], "emotion", "probabilities"} ("emotion" is the
 model's predict(), "probabilities" null when the model gives none), and for
 an image without a face one line with "box" and "emotion" null (and a
-warning on stderr).
+warning on stderr). Lines come in the order of the files, whatever --n-jobs.
 
-Exit status: 0 when every image was read and a face was found in at least one;
-1 when an image could not be read or written, or no face was found at all;
+Videos (.mp4 .avi .mov .mkv .webm .m4v) are read frame by frame with OpenCV;
+every --every'th frame is classified, with one line per frame and face that
+adds "frame" (its index) and "time" (seconds: frame / fps; null when the
+video gives no frame rate). --smooth K averages each face's probabilities
+over the processed frames, faces being followed from frame to frame by their
+boxes (IoU >= 0.3): s = a * p + (1 - a) * s_previous with a = 2 / (K + 1);
+"probabilities" are then the smoothed ones and "emotion" their argmax.
+
+Exit status: 0 when every file was read and a face was found in at least one;
+1 when a file could not be read or written, or no face was found at all;
 2 for a mistake in the command line (missing file, not a model file).
 """
 
 _PREDICT_EPILOG = """\
 examples:
-  skfer predict --model hog.skfer photo.jpg
+  skfer predict photo.jpg                                  (the pretrained model)
   skfer predict --model hog.skfer photos/ --annotate annotated/ > faces.jsonl
+  skfer predict --n-jobs -1 --quiet big_folder/ > faces.jsonl
+  skfer predict --every 5 --smooth 4 --annotate annotated/ clip.mp4 > clip.jsonl
+  skfer predict --explain why/ photo.jpg                   (why/photo_face0.png...)
 """
 
 #: Crop margin of ``skfer predict`` when the model file names none: FER2013
@@ -91,6 +102,7 @@ def _error(command, exc):
 
 def add_parsers(subparsers):
     """Register the ``train`` and ``predict`` subcommands on argparse ``subparsers``."""
+    from . import _cli_video as _video
     from .datasets import DATASETS
 
     p = subparsers.add_parser(
@@ -134,11 +146,14 @@ def add_parsers(subparsers):
                    help="a model file from 'skfer train' or skfer.io.save_model "
                         "(default: skfer's pretrained FER2013 model, shipped in the package)")
     q.add_argument("paths", nargs="+", metavar="PATH",
-                   help="image files, or folders searched recursively for "
-                        + "/".join(e[1:] for e in IMAGE_EXTENSIONS) + " files")
+                   help="image or video files, or folders searched recursively for "
+                        + "/".join(e[1:] for e in IMAGE_EXTENSIONS + _video.VIDEO_EXTENSIONS)
+                        + " files")
     q.add_argument("--annotate", metavar="DIR",
                    help="write a copy of each image with the faces boxed and labelled "
-                        "here (same file names; for folders, the same sub-folders)")
+                        "here (same file names; for folders, the same sub-folders); for "
+                        "a video, DIR/<name>.mp4 (.avi if OpenCV cannot write mp4) with "
+                        "every frame, skipped ones showing the latest result")
     q.add_argument("--min-size", default="0.06", metavar="SIZE",
                    help="smallest face searched for: pixels (an int, e.g. 40) or a "
                         "fraction of the image's longer side (a float < 1; default 0.06)")
@@ -148,9 +163,27 @@ def add_parsers(subparsers):
                    help="crop margin around each face box, a fraction of its side on "
                         "each side (FaceCropper's margin); default: the model file's "
                         "crop_margin, else 0.1, the margin of FER2013 and CK+48 faces")
+    q.add_argument("--explain", metavar="DIR",
+                   help="write a Grad-CAM picture of each face here, "
+                        f"{EXPLAIN_SIZE}x{EXPLAIN_SIZE} and labelled: the regions "
+                        "that raised the predicted class (DIR/<name>_face<i>.png; for "
+                        "videos DIR/<name>_frame<n>_face<i>.png, for the first "
+                        f"{_video.EXPLAIN_FRAMES} processed frames with faces). Needs a "
+                        "CNN model, as the pretrained one")
+    q.add_argument("--every", type=int, default=1, metavar="N",
+                   help="videos: classify every Nth frame (default 1: all)")
+    q.add_argument("--smooth", type=int, default=0, metavar="K",
+                   help="videos: exponential moving average of each face's "
+                        "probabilities over K processed frames, alpha = 2/(K+1) "
+                        "(default 0: off)")
+    q.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="faces per call of the model (default 256)")
+    q.add_argument("--n-jobs", type=int, default=1, metavar="N",
+                   help="threads reading images and finding faces (default 1; -1: "
+                        "all cores)")
     q.add_argument("--device", metavar="DEVICE",
                    help="where deep models run: cpu, cuda (default: CUDA if available)")
-    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=run_predict)
 
 
@@ -313,27 +346,35 @@ def _parse_min_size(text):
 
 
 def _collect_images(paths):
-    """``[(file, name for --annotate)]`` from files and folders (searched recursively)."""
+    """``[(file, name for --annotate)]`` from files and folders (searched recursively).
+
+    Folders are searched for images (:data:`IMAGE_EXTENSIONS`) and videos
+    (:data:`skfer._cli_video.VIDEO_EXTENSIONS`).
+    """
+    from ._cli_video import VIDEO_EXTENSIONS
+
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or folder: '{missing[0]}'"
                          + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + ".")
+    wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
     files = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
             found = sorted(
                 f for f in path.rglob("*")
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                if f.is_file() and f.suffix.lower() in wanted
                 and not any(part.startswith(".") for part in f.relative_to(path).parts)
             )
             if not found:
-                print(f"skfer predict: warning: no image files in '{path}'.", file=sys.stderr)
+                print(f"skfer predict: warning: no image files or videos in '{path}'.",
+                      file=sys.stderr)
             files.extend((f, f.relative_to(path)) for f in found)
         else:
             files.append((path, Path(path.name)))
     if not files:
-        raise UsageError("no image files to classify.")
+        raise UsageError("no image files or videos to classify.")
     return files
 
 
@@ -410,24 +451,266 @@ def _classifier_for_crops(model):
     return model
 
 
+#: Photos read and searched for faces per chunk (in parallel with --n-jobs);
+#: fewer with --annotate, which keeps a chunk's photos in memory until their
+#: faces are classified.
+_CHUNK = 64
+_ANNOTATE_CHUNK = 16
+
+#: Side in pixels of the Grad-CAM pictures written by --explain.
+EXPLAIN_SIZE = 192
+
+
+class _CannotClassify(Exception):
+    """The model does not take face crops: reported on one line, exit status 2."""
+
+
+def _explain_picture(crop, heat, text, colour):
+    """A BGR ``EXPLAIN_SIZE`` square: ``heat`` over ``crop``, ``text`` on a strip."""
+    import cv2
+
+    from .explain import overlay
+
+    size = EXPLAIN_SIZE
+    shrink = max(crop.shape[:2]) > size
+    big = cv2.resize(np.ascontiguousarray(crop), (size, size),
+                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    bgr = cv2.cvtColor(overlay(big, heat), cv2.COLOR_RGB2BGR)
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    r, g, b = colour
+    cv2.rectangle(bgr, (0, 0), (min(size - 1, tw + 6), th + base + 6), (b, g, r), cv2.FILLED)
+    ink = (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 128 else (255, 255, 255)
+    cv2.putText(bgr, text, (3, th + 3), font, scale, ink, thick, cv2.LINE_AA)
+    return bgr
+
+
+class _Predictor:
+    """What ``skfer predict`` does with faces: find, crop, classify, explain, draw."""
+
+    def __init__(self, clf, *, margin, min_size, min_neighbors, batch_size, pool,
+                 annotate, explain, quiet, say, crop, detect, bar):
+        import threading
+
+        from sklearn.calibration import CalibratedClassifierCV
+
+        from .neural._base import BaseNeuralClassifier
+
+        self.clf = clf
+        final = clf.steps[-1][1] if hasattr(clf, "steps") else clf
+        self.has_proba = hasattr(clf, "predict_proba")
+        self.classes = np.asarray(getattr(clf, "classes_", [])).tolist()
+        # Their predict() is the argmax of predict_proba(): one pass, not two.
+        self.argmax = self.has_proba and isinstance(
+            final, (BaseNeuralClassifier, CalibratedClassifierCV))
+        self.margin, self.batch_size, self.pool = margin, batch_size, pool
+        self.detect_params = {"min_size": min_size, "min_neighbors": min_neighbors}
+        self.annotate, self.explain, self.quiet, self.say = annotate, explain, quiet, say
+        self.crop, self.detect = crop, detect
+        self.bar, self._lock = bar, threading.Lock()
+
+    def tick(self):
+        """One more file done (from any thread)."""
+        with self._lock:
+            self.bar.update(1)
+
+    def map(self, func, items):
+        """``[func(x) for x in items]``, in the thread pool when there is one."""
+        if self.pool is None or len(items) < 2:
+            return [func(x) for x in items]
+        return list(self.pool.map(func, items))
+
+    def detect_and_crop(self, image):
+        """``(boxes, crops)`` of the faces of one RGB image."""
+        boxes = self.detect(image, **self.detect_params)
+        return boxes, [self.crop(image, box, self.margin) for box in boxes]
+
+    def classify(self, crops):
+        """``(labels, probabilities or None)`` of face crops, in batches."""
+        labels, probas = [], []
+        try:
+            for start in range(0, len(crops), self.batch_size):
+                batch = crops[start:start + self.batch_size]
+                proba = np.asarray(self.clf.predict_proba(batch)) if self.has_proba else None
+                if self.argmax:
+                    labels += [self.classes[k] for k in proba.argmax(axis=1)]
+                else:
+                    labels += np.asarray(self.clf.predict(batch)).tolist()
+                if proba is not None:
+                    probas.append(proba)
+        except (ValueError, TypeError) as exc:
+            # The model does not take images (e.g. trained on flat features).
+            raise _CannotClassify(str(exc)) from None
+        if not self.has_proba:
+            return labels, None
+        return labels, (np.concatenate(probas) if probas
+                        else np.zeros((0, len(self.classes))))
+
+    def face_line(self, box, label, row):
+        """``(box, JSON fields, probability of label)`` of one face."""
+        box = [int(v) for v in box]
+        probs = top = None
+        if row is not None:
+            probs = {_label_text(c): round(float(v), 4)
+                     for c, v in zip(self.classes, row, strict=True)}
+            top = probs.get(_label_text(label))
+        return box, {"box": box, "emotion": label, "probabilities": probs}, top
+
+    def draw(self, rgb, faces):
+        return draw_faces(rgb, faces, self.classes)
+
+    def explain_faces(self, crops, labels, rows, names, sources):
+        """Write a Grad-CAM picture per face; returns the sources that failed."""
+        from .explain import grad_cam
+
+        if not crops:
+            return set()
+        try:
+            heat = grad_cam(self.clf, crops, target=np.asarray(labels),
+                            batch_size=min(self.batch_size, 64))
+        except (ValueError, TypeError) as exc:
+            for source in dict.fromkeys(sources):
+                self.say(f"skfer predict: error: cannot explain the faces of "
+                         f"'{source}': {exc}")
+            return set(sources)
+        failed = set()
+        for i, name in enumerate(names):
+            text = _label_text(labels[i])
+            if rows is not None:
+                text += f" {float(rows[i][self.classes.index(labels[i])]):.2f}"
+            picture = _explain_picture(crops[i], heat[i], text,
+                                       _colour(labels[i], self.classes))
+            try:
+                _write_image(picture, self.explain / name)
+            except OSError as exc:
+                self.say(f"skfer predict: error: cannot write '{self.explain / name}': {exc}")
+                failed.add(sources[i])
+        return failed
+
+
+def _check_predict_args(args):
+    """Validate the numbers of ``skfer predict``; returns ``min_size``."""
+    min_size = _parse_min_size(args.min_size)
+    for flag, value, low in (("--min-neighbors", args.min_neighbors, 0),
+                             ("--batch-size", args.batch_size, 1),
+                             ("--every", args.every, 1), ("--smooth", args.smooth, 0)):
+        if value < low:
+            raise UsageError(f"{flag} must be >= {low}, got {value}.")
+    if args.n_jobs == 0:
+        raise UsageError("--n-jobs must be >= 1, or -1 for all cores (-2: all but one...), "
+                         "got 0.")
+    if args.margin is not None and not args.margin >= 0:
+        raise UsageError(f"--margin must be >= 0, got {args.margin}.")
+    for flag, folder in (("--annotate", args.annotate), ("--explain", args.explain)):
+        if folder is not None and Path(folder).is_file():
+            raise UsageError(f"{flag} '{folder}' is a file; give a folder.")
+    return min_size
+
+
+def _check_explainable(clf, what):
+    from .neural import CNNClassifier
+
+    final = clf.steps[-1][1] if hasattr(clf, "steps") else clf
+    if not isinstance(final, CNNClassifier):
+        raise UsageError(f"--explain draws Grad-CAM maps, which need a convolutional net "
+                         f"(a model ending in a CNNClassifier, as 'skfer train --model "
+                         f"cnn:...' makes); {what} ends in a {type(final).__name__}.")
+
+
+def _groups(files, chunk):
+    """Runs of up to ``chunk`` consecutive photos, and each video on its own."""
+    from ._cli_video import is_video
+
+    run = []
+    for item in files:
+        if is_video(item[0]):
+            if run:
+                yield "photos", run
+                run = []
+            yield "video", [item]
+        else:
+            run.append(item)
+            if len(run) == chunk:
+                yield "photos", run
+                run = []
+    if run:
+        yield "photos", run
+
+
+def _predict_photos(chunk, p):
+    """Classify the faces of a chunk of photos; returns ``(n_faces, failed files)``."""
+    from ._image import read_image
+
+    keep = p.annotate is not None
+
+    def load(item):
+        try:
+            image = read_image(item[0], mode="rgb")
+        except (ValueError, OSError) as exc:
+            p.tick()
+            return None, exc, (), []
+        boxes, crops = p.detect_and_crop(image)
+        p.tick()
+        return (image if keep else None), None, boxes, crops
+
+    loaded = p.map(load, chunk)
+    crops = [c for *_, cs in loaded for c in cs]
+    labels, proba = p.classify(crops)
+    failed, explain = set(), ([], [], [], [], [])
+    n_faces = k = 0
+    for (path, rel), (image, exc, boxes, face_crops) in zip(chunk, loaded, strict=True):
+        if exc is not None:
+            p.say(f"skfer predict: error: cannot read '{path}': {exc}")
+            failed.add(path)
+            continue
+        faces = []
+        if len(boxes) == 0:
+            p.say(f"skfer predict: warning: no face found in '{path}'.")
+            print(json.dumps({"file": str(path), "box": None, "emotion": None,
+                              "probabilities": None}), flush=True)
+        for i, box in enumerate(boxes):
+            row = None if proba is None else proba[k + i]
+            box, line, top = p.face_line(box, labels[k + i], row)
+            print(json.dumps({"file": str(path), **line}), flush=True)
+            faces.append((box, labels[k + i], top))
+            if p.explain is not None:
+                stem = rel.with_suffix("")
+                for store, value in zip(explain, (face_crops[i], labels[k + i], row,
+                                                  stem.with_name(f"{stem.name}_face{i}.png"),
+                                                  path), strict=True):
+                    store.append(value)
+        k += len(boxes)
+        n_faces += len(boxes)
+        if keep:
+            try:
+                _write_image(p.draw(image, faces), p.annotate / rel)
+            except OSError as exc:
+                p.say(f"skfer predict: error: cannot write the annotated copy of "
+                      f"'{path}': {exc}")
+                failed.add(path)
+    if p.explain is not None:
+        crops_x, labels_x, rows_x, names, sources = explain
+        failed |= p.explain_faces(crops_x, labels_x, None if proba is None else rows_x,
+                                  names, sources)
+    return n_faces, failed
+
+
 def run_predict(args):
     """Run ``skfer predict`` from parsed arguments; returns the exit status."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import nullcontext
+
+    from joblib import effective_n_jobs
     from tqdm.auto import tqdm
 
-    from ._image import read_image
+    from ._cli_video import predict_video
     from .io import load_model
     from .preprocessing import detect_faces
     from .preprocessing._faces import _square_crop
 
     try:
-        min_size = _parse_min_size(args.min_size)
-        if args.min_neighbors < 0:
-            raise UsageError(f"--min-neighbors must be >= 0, got {args.min_neighbors}.")
-        if args.margin is not None and not args.margin >= 0:
-            raise UsageError(f"--margin must be >= 0, got {args.margin}.")
+        min_size = _check_predict_args(args)
         files = _collect_images(args.paths)
-        if args.annotate is not None and Path(args.annotate).is_file():
-            raise UsageError(f"--annotate '{args.annotate}' is a file; give a folder.")
         try:
             if args.model is None:
                 from . import pretrained
@@ -437,6 +720,14 @@ def run_predict(args):
                 model = load_model(args.model, device=args.device)
         except (FileNotFoundError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        clf = _classifier_for_crops(model)
+        what = ("skfer's pretrained model" if args.model is None
+                else f"the model in '{args.model}'")
+        if args.explain is not None:
+            _check_explainable(clf, what)
+        if args.smooth > 0 and not hasattr(clf, "predict_proba"):
+            raise UsageError(f"--smooth averages probabilities over time, and {what} "
+                             "gives none.")
     except UsageError as exc:
         return _error("predict", exc)
 
@@ -446,65 +737,43 @@ def run_predict(args):
         margin = meta.get("crop_margin", DEFAULT_MARGIN)
         if not isinstance(margin, (int, float)) or not margin >= 0:
             margin = DEFAULT_MARGIN
-    clf = _classifier_for_crops(model)
-    has_proba = hasattr(clf, "predict_proba")
-    classes = list(getattr(clf, "classes_", []))
-    annotate = None if args.annotate is None else Path(args.annotate)
-    n_failed = n_faces = 0
+    n_workers = effective_n_jobs(args.n_jobs)
 
     def say(message):
         tqdm.write(message, file=sys.stderr)
 
-    bar = tqdm(files, desc="skfer predict", unit="image", file=sys.stderr,
+    bar = tqdm(total=len(files), desc="skfer predict", unit="file", file=sys.stderr,
                disable=args.quiet or len(files) < 2, leave=False)
-    for path, rel in bar:
+    failed, n_faces = set(), 0
+    chunk = _CHUNK if args.annotate is None else _ANNOTATE_CHUNK
+    with ThreadPoolExecutor(n_workers) if n_workers > 1 else nullcontext() as pool:
+        p = _Predictor(clf, margin=margin, min_size=min_size,
+                       min_neighbors=args.min_neighbors, batch_size=args.batch_size,
+                       pool=pool, quiet=args.quiet, say=say, crop=_square_crop,
+                       detect=detect_faces, bar=bar,
+                       annotate=None if args.annotate is None else Path(args.annotate),
+                       explain=None if args.explain is None else Path(args.explain))
         try:
-            image = read_image(path, mode="rgb")
-        except (ValueError, OSError) as exc:
-            say(f"skfer predict: error: cannot read '{path}': {exc}")
-            n_failed += 1
-            continue
-        boxes = detect_faces(image, min_size=min_size, min_neighbors=args.min_neighbors)
-        faces = []
-        if len(boxes) == 0:
-            say(f"skfer predict: warning: no face found in '{path}'.")
-            print(json.dumps({"file": str(path), "box": None, "emotion": None,
-                              "probabilities": None}), flush=True)
-        else:
-            crops = [_square_crop(image, box, margin) for box in boxes]
-            try:
-                labels = np.asarray(clf.predict(crops)).tolist()
-                proba = np.asarray(clf.predict_proba(crops)) if has_proba else None
-            except (ValueError, TypeError) as exc:
-                # The model does not take images (e.g. trained on flat features).
-                bar.close()
-                return _error("predict", f"the model in '{args.model}' cannot classify "
-                                         f"face crops: {exc}")
-            for i, box in enumerate(boxes):
-                box = [int(v) for v in box]
-                probs = None
-                top = None
-                if proba is not None:
-                    probs = {_label_text(c): round(float(p), 4)
-                             for c, p in zip(np.asarray(classes).tolist(), proba[i], strict=True)}
-                    top = probs.get(_label_text(labels[i]))
-                print(json.dumps({"file": str(path), "box": box, "emotion": labels[i],
-                                  "probabilities": probs}), flush=True)
-                faces.append((box, labels[i], top))
-            n_faces += len(boxes)
-        if annotate is not None:
-            try:
-                _write_image(draw_faces(image, faces, classes), annotate / rel)
-            except OSError as exc:
-                say(f"skfer predict: error: cannot write the annotated copy of "
-                    f"'{path}': {exc}")
-                n_failed += 1
+            for kind, group in _groups(files, chunk):
+                if kind == "video":
+                    (path, rel), = group
+                    found, bad = predict_video(path, rel, p, every=args.every,
+                                               smooth=args.smooth)
+                    bad = {path} if bad else set()
+                    p.tick()
+                else:
+                    found, bad = _predict_photos(group, p)
+                n_faces += found
+                failed |= bad
+        except _CannotClassify as exc:
+            bar.close()
+            return _error("predict", f"{what} cannot classify face crops: {exc}")
     bar.close()
-    if n_failed:
-        print(f"skfer predict: {n_failed} of {len(files)} images failed (see above).",
+    if failed:
+        print(f"skfer predict: {len(failed)} of {len(files)} files failed (see above).",
               file=sys.stderr)
         return 1
     if n_faces == 0:
-        print("skfer predict: no face found in any image.", file=sys.stderr)
+        print("skfer predict: no face found in any image or video.", file=sys.stderr)
         return 1
     return 0
