@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli_common import UsageError
+
 _TRAIN_DESCRIPTION = """\
 Train one model on a whole dataset and save it, preprocessing included, to one
 file that runs no code when loaded (skops for the scikit-learn parts,
@@ -89,10 +91,6 @@ _COLOURS = {
     "contempt": (150, 100, 60),
 }
 _PALETTE = [(0, 200, 200), (230, 60, 160), (120, 200, 40), (200, 120, 255), (255, 90, 90)]
-
-
-class UsageError(ValueError):
-    """A mistake in the command line: reported on one line, exit status 2."""
 
 
 def _error(command, exc):
@@ -258,8 +256,7 @@ def _test_name(note):
 
 def run_train(args):
     """Run ``skfer train`` from parsed arguments; returns the exit status."""
-    from ._cli_compare import UsageError as CompareUsageError
-    from ._cli_compare import _is_deep, _parse_params, build_models, load_for_compare
+    from ._cli_common import build_models, is_deep, load_for_compare, parse_params
     from .io import save_model
 
     verbose = 0 if args.quiet else 1
@@ -268,8 +265,8 @@ def run_train(args):
         if "," in args.model:
             raise UsageError(f"--model takes one model spec, got {args.model!r} "
                              "(use 'skfer compare --models' to compare several).")
-        params = _parse_params(args.param)
-        if not _is_deep(args.model):
+        params = parse_params(args.param)
+        if not is_deep(args.model):
             for flag, value in (("--budget", args.budget), ("--max-epochs", args.max_epochs)):
                 if value is not None:
                     print(f"skfer train: warning: {flag} is for deep models; ignored for "
@@ -283,7 +280,7 @@ def run_train(args):
         quiet_again = _set_verbose(model, verbose, params)
         data = load_for_compare(args.dataset, args.data, max_samples=args.max_samples,
                                 random_state=args.random_state, verbose=verbose)
-    except (UsageError, CompareUsageError) as exc:
+    except UsageError as exc:
         return _error("train", exc)
 
     X, y = data["X"], data["y"]
@@ -304,7 +301,7 @@ def run_train(args):
 
     metadata = {
         "model": spec,
-        "params": {k: repr(v) for k, v in sorted(_parse_params(args.param).items())},
+        "params": {k: repr(v) for k, v in sorted(parse_params(args.param).items())},
         "dataset": args.dataset,
         "data": data["note"],
         "n_train": int(len(y)),

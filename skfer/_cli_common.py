@@ -1,0 +1,158 @@
+"""What the ``skfer`` subcommands share: model specs, ``--param`` parsing, dataset loading."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+
+#: The dataset's own split names: (training, test candidates in order).
+_TRAIN_SPLITS = ("Training", "train")
+_TEST_SPLITS = ("PublicTest", "test", "PrivateTest")
+
+
+class UsageError(ValueError):
+    """A mistake in the command line or the data: reported on one line, exit 2."""
+
+
+def _parse_value(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_params(items):
+    """``--param KEY=VALUE`` items -> dict (values parsed as Python literals when they are)."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--param needs KEY=VALUE (e.g. svc__C=1), got {item!r}.")
+        params[key] = _parse_value(value.strip())
+    return params
+
+
+def is_deep(spec):
+    """Whether a model spec names a deep model (``cnn:...``, ``rnn:...``)."""
+    return spec.strip().lower().startswith(("cnn", "rnn"))
+
+
+def build_models(specs, params, *, budget=None, max_epochs=None, random_state=0):
+    """Model specs + CLI parameters -> ``{spec: unfitted Pipeline}``.
+
+    Each ``params`` entry goes to every model that accepts it; one that no
+    model accepts is an error. ``budget`` and ``max_epochs`` go to the deep
+    models.
+    """
+    from .models import make_model
+
+    specs = [s.strip() for s in specs.split(",") if s.strip()]
+    if not specs:
+        raise UsageError("--models is empty; give e.g. --models hog_svm,pca_lda.")
+    if len(set(specs)) != len(specs):
+        raise UsageError(f"--models lists a model twice: {', '.join(specs)}.")
+    if budget is not None and budget <= 0:
+        raise UsageError(f"--budget must be a positive number of seconds, got {budget}.")
+    if max_epochs is not None and max_epochs < 1:
+        raise UsageError(f"--max-epochs must be at least 1, got {max_epochs}.")
+    used = set()
+    models = {}
+    for spec in specs:
+        try:
+            make_model(spec)  # unknown spec -> ValueError naming the choices
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        own = {}
+        if is_deep(spec):
+            if budget is not None:
+                own["max_time"] = budget
+            if max_epochs is not None:
+                own["max_epochs"] = max_epochs
+        for key, value in params.items():
+            try:
+                make_model(spec, **{key: value})
+            except (ValueError, TypeError):
+                continue
+            own[key] = value
+            used.add(key)
+        models[spec] = make_model(spec, random_state=random_state, **own)
+    unused = [k for k in params if k not in used]
+    if unused:
+        raise UsageError(
+            f"--param {unused[0]}=... is not a parameter of any of the models "
+            f"({', '.join(specs)}); use Pipeline syntax such as svc__C=1, or an "
+            "unprefixed name (lr=0.01) for the deep models."
+        )
+    return models
+
+
+def load_for_compare(dataset, path, *, test_split=None, max_samples=None, random_state=0,
+                     verbose=0):
+    """Load a dataset as :func:`compare` takes it.
+
+    Returns a dict with ``X``, ``y`` (canonical emotion names), ``groups``,
+    ``test`` (``(X_test, y_test)`` or None), ``n_images`` and ``note`` (a
+    description of the data).
+    """
+    from . import map_labels
+    from .datasets import DATASETS, load_dataset
+    from .evaluation._compare import _take
+
+    if dataset not in DATASETS:
+        raise UsageError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+    if test_split and dataset not in ("fer2013", "ferplus"):
+        raise UsageError(f"--test-split: {dataset} has no splits of its own; it is "
+                         "cross-validated.")
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"--data path '{path}' does not exist.")
+    try:
+        data = load_dataset(dataset, path, verbose=verbose)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"cannot load {dataset} from '{path}': {exc}") from None
+    X = data.images
+    y = map_labels(data.target, data.target_names, unknown="keep").astype(str)
+    groups = None if data.get("groups") is None else np.asarray(data.groups)
+    n_images = len(y)
+    test = None
+    split = data.get("split")
+    if split is not None:
+        split = np.asarray(split).astype(str)
+        present = list(dict.fromkeys(split.tolist()))
+        train_name = next((s for s in _TRAIN_SPLITS if s in present), None)
+        test_name = test_split or next((s for s in _TEST_SPLITS if s in present), None)
+        if train_name is None or test_name not in present:
+            raise UsageError(
+                f"{dataset} at '{path}' has the splits {present}; expected a training "
+                f"split ({' or '.join(_TRAIN_SPLITS)}) and "
+                + (f"the test split {test_split!r}." if test_split else
+                   f"a test split ({', '.join(_TEST_SPLITS)}).")
+            )
+        tr = np.flatnonzero(split == train_name)
+        te = np.flatnonzero(split == test_name)
+        test = (_take(X, te), y[te])
+        X, y, groups = _take(X, tr), y[tr], None
+        note = f"{train_name} ({len(tr)} images) -> {test_name} ({len(te)} images)"
+    else:
+        note = f"{n_images} images"
+        if groups is not None:
+            note += f", {len(np.unique(groups))} subjects"
+    if max_samples is not None:
+        if max_samples < 2:
+            raise UsageError(f"--max-samples must be at least 2, got {max_samples}.")
+        if max_samples < len(y):
+            from sklearn.model_selection import train_test_split
+
+            classes, counts = np.unique(y, return_counts=True)
+            strat = y if counts.min() >= 2 and max_samples >= len(classes) else None
+            idx, _ = train_test_split(np.arange(len(y)), train_size=max_samples,
+                                      stratify=strat, random_state=random_state)
+            idx = np.sort(idx)
+            X, y = _take(X, idx), y[idx]
+            groups = None if groups is None else groups[idx]
+            note += f", {max_samples} training images sampled"
+    return {"X": X, "y": y, "groups": groups, "test": test, "n_images": n_images,
+            "note": note}
