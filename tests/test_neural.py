@@ -896,6 +896,209 @@ def test_cuda_safe_save_loads_on_cpu(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=2e-2)
 
 
+@pytest.mark.gpu
+@requires_cuda
+def test_cuda_fast_path_data_on_device_and_compile():
+    """device='cuda': the training tensor lives on the GPU; compile=True
+    (inductor) trains and predicts like the eager net."""
+    from skfer.neural._data import ArrayDataset
+
+    X, y = quadrant_blobs(240, seed=0)
+    params = dict(architecture="vgg", module__channels=(8, 16), module__hidden=(32,),
+                  module__dropout=0.0, max_epochs=8, lr=3e-3, batch_size=32,
+                  augment=True, random_state=0, device="cuda")
+    clf = CNNClassifier(**params, compile=True).fit(X, y)
+    it = clf.net_.get_iterator(ArrayDataset(torch.from_numpy(X[:, None]), torch.from_numpy(y)),
+                               training=True)
+    assert it.X.device.type == "cuda" and it.y.device.type == "cuda"
+    assert type(clf.net_.module_).__name__ == "InputModel"
+    assert not any(k.startswith("_orig_mod.") for k in clf.net_.module_.state_dict())
+    assert clf.net_.forward_module() is not clf.net_.module_
+    assert clf.score(X, y) >= 0.9
+    eager = clf.predict_proba(X[:64])
+    clf.net_.set_params(compile_forward=None)
+    np.testing.assert_allclose(clf.predict_proba(X[:64]), eager, atol=2e-2)
+
+
+# --------------------------------------------------------------------------
+# compile and the GPU fast path's logic, on CPU
+# --------------------------------------------------------------------------
+
+EAGER = {"backend": "eager"}  # dynamo tracing without code generation: fast, no C++ compiler
+
+
+def test_compile_eager_matches_uncompiled_and_keeps_the_plain_module(tmp_path):
+    from skfer.neural._net import InputModel
+
+    X, y = quadrant_blobs(48, size=8)
+    y = np.array(["a", "b", "c", "d"])[y]
+    params = dict(**TINY_CNN, max_epochs=2, **FAST)  # 10% validation: eval graphs too
+    clf = CNNClassifier(**params, compile=EAGER).fit(X, y)
+    plain = CNNClassifier(**params).fit(X, y)
+    expected = plain.predict_proba(X)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)
+    np.testing.assert_allclose(clf.net_.history[:, "train_loss"],
+                               plain.net_.history[:, "train_loss"], rtol=1e-5)
+    # net_.module_ is the plain module; the compiled wrapper sits beside it
+    net = clf.net_
+    assert type(net.module_) is InputModel
+    assert list(net.module_.state_dict()) == list(plain.net_.module_.state_dict())
+    assert not any(k.startswith("_orig_mod.") for k in net.module_.state_dict())
+    assert net.__dict__["_compiled_forward_"][0] is net.module_
+    assert net.forward_module() is net.__dict__["_compiled_forward_"][1] is not net.module_
+    assert "_compiled_forward_" not in net.get_params() and net.compile is False
+    # sklearn parameter, stored as given
+    assert clone(clf).get_params()["compile"] == EAGER
+    assert clone(clf).set_params(compile=True).compile is True
+    # pickle (and deepcopy): the wrapper is dropped and rebuilt on first use
+    for restored in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf)):
+        assert "_compiled_forward_" not in restored.net_.__dict__
+        np.testing.assert_allclose(restored.predict_proba(X), expected, atol=1e-6)
+        assert restored.net_.__dict__["_compiled_forward_"][0] is restored.net_.module_
+    # safe format: compile is a JSON value of the config, and the loaded model compiles
+    path = clf.save(tmp_path / "m.zip")
+    with zipfile.ZipFile(path) as zf:
+        assert "compile" in json.loads(zf.read("config.json"))["params"]
+    loaded = load(path)
+    assert loaded.compile == EAGER and loaded.net_.compile_forward == EAGER
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-6)
+    assert "_compiled_forward_" in loaded.net_.__dict__
+    # pretrained= reads the plain state dict of a compiled model
+    tuned = CNNClassifier(**{**params, "max_epochs": 1}, pretrained=str(path)).fit(X, y)
+    assert tuned.n_pretrained_ > 0
+
+
+def test_compile_backend_runs_training_and_prediction(tmp_path):
+    """Every forward pass (training, validation, prediction) runs the compiled
+    callable: a backend that records each call of its code sees them all (an
+    LSTM net, which dynamo splits around the recurrent layers)."""
+    calls = []
+
+    def recording_backend(gm, example_inputs):
+        def run(*args):
+            calls.append(torch.is_grad_enabled())
+            return gm.forward(*args)
+
+        return run
+
+    X, y = stripes(40, size=8)
+    params = dict(hidden_sizes=(8,), max_epochs=2, **FAST)
+    clf = RNNClassifier(**params, compile={"backend": recording_backend}).fit(X, y)
+    assert True in calls and False in calls  # training and validation steps
+    n_fit = len(calls)
+    expected = RNNClassifier(**params).fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)
+    assert len(calls) > n_fit and not any(calls[n_fit:])  # prediction, without grad
+    # a callable backend has no JSON form: saved as None (compilation off)
+    with pytest.warns(UserWarning, match=r"parameters \['compile'\]"):
+        path = clf.save(tmp_path / "m.zip")
+    loaded = load(path)
+    assert loaded.compile is None and loaded.net_.forward_module() is loaded.net_.module_
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("value, match", [
+    ("yes", "compile must be False, True or a dict"),
+    (1, "compile must be False, True or a dict"),
+    ({"nope": 1}, r"compile has unknown keys \['nope'\]"),
+    ({"mode": 3}, r"compile\['mode'\] must be a str"),
+    ({"backend": 3}, r"compile\['backend'\] must be a backend name"),
+])
+def test_compile_param_errors(value, match):
+    X, y = quadrant_blobs(8, size=8)
+    for cls in (CNNClassifier, RNNClassifier):
+        with pytest.raises(ValueError, match=f"{cls.__name__}: {match}"):
+            cls(compile=value, max_epochs=1, device="cpu").fit(X, y)
+
+
+def test_check_compile_values():
+    from skfer.neural._base import check_compile
+
+    assert check_compile(False, "X") is None and check_compile(None, "X") is None
+    assert check_compile(True, "X") == {}
+    opts = {"mode": "max-autotune", "dynamic": False}
+    assert check_compile(opts, "X") == opts and check_compile(opts, "X") is not opts
+
+
+def _net_for(clf, device, n_classes=4):
+    """The SkferNet that fit would build on ``device`` (built, not initialised:
+    nothing touches the device)."""
+    clf.input_shape_, clf.device_ = (8, 8, 1), device
+    clf.input_mean_, clf.input_std_ = [0.5], [0.25]
+    body, kwargs = clf._module_spec(n_classes)
+    return clf._make_net(body, kwargs, scale=1 / 255, augment={}, n_classes=n_classes,
+                         valid_split=None, criterion_kwargs={})
+
+
+def test_cuda_settings_resolve_without_a_gpu():
+    """The 'auto' defaults of mixed_precision / channels_last follow the
+    resolved device; bf16 where the GPU has it, else fp16 with a scaler."""
+    cnn = _net_for(CNNClassifier(**TINY_CNN), "cuda")
+    assert cnn.device == "cuda" and cnn.mixed_precision and cnn.channels_last
+    assert cnn.module__channels_last is True
+    with mock.patch("torch.cuda.is_bf16_supported", lambda: True):
+        assert cnn._amp_dtype() is torch.bfloat16
+    with mock.patch("torch.cuda.is_bf16_supported", lambda: False):
+        assert cnn._amp_dtype() is torch.float16
+    rnn = _net_for(RNNClassifier(hidden_sizes=(8,)), "cuda")
+    assert rnn.mixed_precision and not rnn.channels_last  # no convolutions
+    off = _net_for(CNNClassifier(**TINY_CNN, mixed_precision=False, channels_last=False), "cuda")
+    assert not off.mixed_precision and not off.channels_last and off._amp_dtype() is None
+    cpu = _net_for(CNNClassifier(**TINY_CNN, mixed_precision=True), "cpu")
+    assert not cpu.mixed_precision and not cpu.channels_last and cpu._amp_dtype() is None
+    # a net that says mixed_precision but runs on the CPU does not autocast
+    cnn.set_params(device="cpu")
+    assert cnn._amp_dtype() is None
+    forced = _net_for(CNNClassifier(**TINY_CNN, channels_last=True), "cpu")
+    assert forced.channels_last and forced.module__channels_last
+
+
+def test_channels_last_trains_on_cpu():
+    X, y = quadrant_blobs(40, size=8)
+    params = dict(**TINY_CNN, max_epochs=2, **FAST)
+    cl = CNNClassifier(**params, channels_last=True).fit(X, y)
+    conv = next(m for m in cl.net_.module_.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = CNNClassifier(**params, channels_last=False).fit(X, y)
+    np.testing.assert_allclose(cl.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+
+
+def test_tensor_batches_device_placement():
+    """The dataset goes to a CUDA device once, whole, when it fits the
+    budget; on the CPU (or without a device) batches are sliced in place."""
+    from torch.utils.data import Subset
+
+    from skfer.neural import _data
+    from skfer.neural._data import ArrayDataset, TensorBatches
+
+    ds = ArrayDataset(torch.zeros(10, 1, 4, 4, dtype=torch.uint8), torch.arange(10))
+    for device in ("cpu", None):
+        it = TensorBatches(ds, batch_size=4, device=device)
+        assert it.X is ds.X and it.y is ds.y  # no copy
+    moved = []
+
+    def fake_to(self, *args, **kwargs):  # records the move instead of needing a GPU
+        moved.append(str(args[0]))
+        return self
+
+    with mock.patch.object(torch.Tensor, "to", fake_to):
+        TensorBatches(ds, batch_size=4, device="cuda")
+        assert moved == ["cuda", "cuda"]  # X and y, once
+        moved.clear()
+        TensorBatches(Subset(ds, [1, 3, 5]), batch_size=4, device="cuda:1")
+        assert moved == ["cuda:1", "cuda:1"]
+        moved.clear()
+        with mock.patch.object(_data, "_MAX_DEVICE_BYTES", 159):  # 10 x 16 bytes
+            TensorBatches(ds, batch_size=4, device="cuda")
+        assert moved == []  # too large: stays in host memory
+        TensorBatches(ds, batch_size=4, device="cpu")
+        assert moved == []
+    # skorch's net hands its device to the iterator
+    net = _net_for(CNNClassifier(**TINY_CNN), "cpu")
+    it = net.get_iterator(ds, training=True)
+    assert isinstance(it, TensorBatches) and it.X.device.type == "cpu" and it.shuffle
+
+
 def test_max_time_stops_training_after_the_budget():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (64, 8, 8), dtype=np.uint8)

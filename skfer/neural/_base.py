@@ -49,6 +49,46 @@ def _is_number(x):
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def _compile_keys():
+    import inspect
+
+    return tuple(p for p in inspect.signature(torch.compile).parameters if p != "model")
+
+
+def check_compile(value, owner):
+    """Validate the ``compile`` parameter; return ``torch.compile`` kwargs or None (off).
+
+    False (or None): off; True: ``torch.compile`` with its defaults; a dict:
+    its keyword arguments, checked against ``torch.compile``'s signature.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if isinstance(value, dict):
+        keys = _compile_keys()
+        unknown = sorted(str(k) for k in value if k not in keys)
+        if unknown:
+            raise ValueError(
+                f"{owner}: compile has unknown keys {unknown}; it takes the keyword "
+                f"arguments of torch.compile: {list(keys)}."
+            )
+        mode = value.get("mode")
+        if mode is not None and not isinstance(mode, str):
+            raise ValueError(f"{owner}: compile['mode'] must be a str or None, got {mode!r}.")
+        backend = value.get("backend")
+        if backend is not None and not (isinstance(backend, str) or callable(backend)):
+            raise ValueError(
+                f"{owner}: compile['backend'] must be a backend name such as 'inductor' "
+                f"or 'eager', or a callable, got {backend!r}."
+            )
+        return dict(value)
+    raise ValueError(
+        f"{owner}: compile must be False, True or a dict of torch.compile keyword "
+        f"arguments (e.g. {{'mode': 'max-autotune'}} or {{'backend': 'eager'}}), got {value!r}."
+    )
+
+
 def resolve_device(device):
     """``'auto'`` -> ``'cuda'`` when available else ``'cpu'``; others checked."""
     if device is None or device == "auto":
@@ -278,6 +318,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             value = getattr(self, key)
             if not (value == "auto" or isinstance(value, bool)):
                 raise ValueError(f"{name}: {key} must be 'auto', True or False, got {value!r}.")
+        check_compile(self.compile, name)
         if not _is_int(self.verbose) and not isinstance(self.verbose, bool):
             raise ValueError(f"{name}: verbose must be an int, got {self.verbose!r}.")
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
@@ -501,6 +542,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             classes=list(range(n_classes)),
             mixed_precision=bool(self.mixed_precision) and on_cuda,
             channels_last=self._use_channels_last(),
+            compile_forward=check_compile(self.compile, type(self).__name__),
             **{f"criterion__{k}": v for k, v in criterion_kwargs.items()},
             **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
         )

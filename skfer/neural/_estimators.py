@@ -108,10 +108,21 @@ _COMMON_PARAMS = """\
     channels_last : 'auto' or bool, default='auto'
         Use the ``channels_last`` memory format for convolutions;
         ``'auto'``: on CUDA for convolutional nets.
+    compile : bool or dict, default=False
+        Run the net's forward pass (training, validation and prediction)
+        through ``torch.compile``: ``True`` with its defaults (the
+        ``'inductor'`` backend, which needs a C++ compiler on CPU and Triton
+        on CUDA), or a dict of its keyword arguments, e.g.
+        ``{{'mode': 'max-autotune'}}`` or ``{{'backend': 'eager'}}``.
+        ``False`` or None: off. Compilation happens on the first batches of
+        ``fit`` (and again for prediction), seconds to minutes, so it pays
+        off for long GPU trainings only. The fitted ``net_.module_`` stays
+        the uncompiled module (same weights, same state dict keys); the
+        compiled wrapper is not pickled and is rebuilt after loading.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, shuffling, dropout, augmentation
         and validation split: with an int, repeated fits on CPU give
-        identical nets. (torch's global random state is left as it was.)
+        identical nets; torch's global random state is left as it was.
     verbose : int, default=0
         0: silent; 1: a table with one row per epoch (losses, validation
         accuracy, time); 2: also a progress bar per epoch.
@@ -284,6 +295,7 @@ class CNNClassifier(BaseNeuralClassifier):
         device="auto",
         mixed_precision="auto",
         channels_last="auto",
+        compile=False,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -311,6 +323,7 @@ class CNNClassifier(BaseNeuralClassifier):
         self.device = device
         self.mixed_precision = mixed_precision
         self.channels_last = channels_last
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -419,6 +432,7 @@ class RNNClassifier(BaseNeuralClassifier):
         device="auto",
         mixed_precision="auto",
         channels_last="auto",
+        compile=False,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -449,6 +463,7 @@ class RNNClassifier(BaseNeuralClassifier):
         self.device = device
         self.mixed_precision = mixed_precision
         self.channels_last = channels_last
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -600,6 +615,7 @@ class SequenceClassifier(BaseNeuralClassifier):
         device="auto",
         mixed_precision="auto",
         channels_last="auto",
+        compile=False,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -631,6 +647,7 @@ class SequenceClassifier(BaseNeuralClassifier):
         self.device = device
         self.mixed_precision = mixed_precision
         self.channels_last = channels_last
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

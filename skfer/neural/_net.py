@@ -4,8 +4,9 @@
   input scaling, per-channel standardisation (buffers, so they travel with
   the weights) and training-time augmentation.
 * :class:`SkferNet` is the skorch ``NeuralNetClassifier`` kept as ``net_``:
-  it adds mixed precision on CUDA and hands the device to the tensor
-  iterator. It is an implementation detail; the public estimators wrap it.
+  it adds mixed precision on CUDA, an optional ``torch.compile``'d forward
+  pass and hands the device to the tensor iterator. It is an
+  implementation detail; the public estimators wrap it.
 """
 
 from __future__ import annotations
@@ -121,12 +122,23 @@ class SkferNet(NeuralNetClassifier):
         float16 with a gradient scaler). Ignored on CPU.
     channels_last : bool
         Store the module's weights ``channels_last``.
+    compile_forward : dict or None
+        Keyword arguments of ``torch.compile``: run the forward pass of
+        training, validation and prediction (everything that goes through
+        :meth:`infer`) through ``torch.compile(module_, **compile_forward)``.
+        None: no compilation. ``module_`` itself stays the plain module (its
+        state dict keys, hooks and pickling are unchanged); the compiled
+        wrapper is built on first use, kept out of pickles and rebuilt
+        after loading. skorch's own ``compile`` parameter, which replaces
+        ``module_`` by the compiled module, stays off.
     """
 
-    def __init__(self, *args, mixed_precision=False, channels_last=False, **kwargs):
+    def __init__(self, *args, mixed_precision=False, channels_last=False,
+                 compile_forward=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.mixed_precision = mixed_precision
         self.channels_last = channels_last
+        self.compile_forward = compile_forward
 
     # -- device-dependent helpers, decided at call time so that a net
     #    unpickled on a CPU-only machine just works
@@ -167,24 +179,51 @@ class SkferNet(NeuralNetClassifier):
             kwargs.setdefault("device", self.device)
         return iterator(dataset, **kwargs)
 
+    def forward_module(self):
+        """What runs the forward pass: ``module_``, or its compiled wrapper.
+
+        With ``compile_forward`` set, ``torch.compile(module_, ...)`` is
+        built on the first call and again whenever ``module_`` has been
+        replaced (re-initialised); the wrapper is stored in ``__dict__``
+        (outside skorch's parameters and its attribute registry) and
+        dropped from pickles.
+        """
+        opts = self.compile_forward
+        if opts is None:
+            return self.module_
+        cached = self.__dict__.get("_compiled_forward_")
+        if cached is None or cached[0] is not self.module_:
+            cached = (self.module_, torch.compile(self.module_, **opts))
+            self.__dict__["_compiled_forward_"] = cached
+        return cached[1]
+
     def infer(self, x, **fit_params):
         if isinstance(x, torch.Tensor):
             x = x.to(self.device, non_blocking=True)
+            forward = self.forward_module()
             amp = self._amp_dtype()
             if amp is not None:
                 with torch.autocast(device_type="cuda", dtype=amp):
-                    out = self.module_(x, **fit_params)
+                    out = forward(x, **fit_params)
                 return out.float()
-            return self.module_(x, **fit_params)
+            out = forward(x, **fit_params)
+            if forward is not self.module_ and isinstance(out, torch.Tensor):
+                # A compiled module may hand back buffers that its next call
+                # overwrites (CUDA graphs); skorch keeps each batch's outputs
+                # until the epoch ends. Logits are small: copy them.
+                out = out.clone()
+            return out
         return super().infer(x, **fit_params)
 
     def train_step(self, batch, **fit_params):
         if self._amp_dtype() is not torch.float16:
             return super().train_step(batch, **fit_params)
-        scaler = self.__dict__.get("_grad_scaler")
+        # In __dict__ under a name ending in "_": not a parameter of the net
+        # (skorch's get_params lists every other attribute).
+        scaler = self.__dict__.get("_grad_scaler_")
         if scaler is None:
             scaler = torch.amp.GradScaler("cuda")
-            self.__dict__["_grad_scaler"] = scaler
+            self.__dict__["_grad_scaler_"] = scaler
         self._zero_grad_optimizer()
         self._set_training(True)
         Xi, yi = unpack_data(batch)
@@ -204,7 +243,8 @@ class SkferNet(NeuralNetClassifier):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_grad_scaler", None)
+        state.pop("_grad_scaler_", None)
+        state.pop("_compiled_forward_", None)  # rebuilt on first use after loading
         return state
 
 
