@@ -99,3 +99,39 @@ def test_sensible_on_ckplus_faces_it_never_saw(skfer_data, crops_model):
     assert np.mean(pred == y) > 0.6
     for name in ("happy", "surprise"):
         assert np.mean(pred[y == name] == name) > 0.85
+
+
+def test_recalibrate_batchnorm_uses_clean_images_and_keeps_weights():
+    import torch
+
+    from skfer.neural import CNNClassifier
+    from skfer.pretrained.train import recalibrate_batchnorm
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (40, 16, 16), dtype=np.uint8)
+    y = np.array(["a", "b"] * 20)
+    clf = CNNClassifier(architecture="mini_xception", module__base_channels=4,
+                        module__channels=(4, 8), max_epochs=2, validation_fraction=None,
+                        random_state=0).fit(X, y)
+    module = clf.net_.module_
+    weights = {k: v.clone() for k, v in module.state_dict().items() if "running" not in k}
+    first_bn = next(m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    # The first BatchNorm's statistics are the average over the batches (each
+    # 10 clean images and their 10 mirror images) of the batch statistics.
+    captured = []
+    hook = first_bn.register_forward_pre_hook(lambda m, a: captured.append(a[0].detach()))
+    recalibrate_batchnorm(clf, X, batch_size=10)
+    hook.remove()
+    assert [len(b) for b in captured] == [20] * 4
+    torch.testing.assert_close(first_bn.running_mean,
+                               torch.stack([b.mean(dim=(0, 2, 3)) for b in captured]).mean(0))
+    torch.testing.assert_close(first_bn.running_var,
+                               torch.stack([b.var(dim=(0, 2, 3)) for b in captured]).mean(0))
+    assert first_bn.momentum == 0.1 and not module.training and module.augment
+    # No augmentation: a second pass gives the same statistics.
+    stats = first_bn.running_var.clone()
+    recalibrate_batchnorm(clf, X, batch_size=10)
+    torch.testing.assert_close(first_bn.running_var, stats)
+    for k, v in module.state_dict().items():
+        if k in weights:
+            torch.testing.assert_close(v, weights[k])

@@ -67,11 +67,35 @@ def main(argv=None):
     p.add_argument("--init", default=None,
                    help="run the second stage (FINETUNE) from the model saved in this folder "
                         "(the first stage's --out)")
+    p.add_argument("--no-recalibrate-bn", action="store_true",
+                   help="second stage: keep the BatchNorm statistics gathered on augmented "
+                        "batches (by default they are re-estimated on the clean training "
+                        "images, see recalibrate_batchnorm)")
+    p.add_argument("--recalibrate", default=None, metavar="DIR",
+                   help="train nothing: recalibrate the BatchNorm statistics of the model "
+                        "saved in DIR (a stage trained with --no-recalibrate-bn) and write "
+                        "it with its card to --out")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     train = load_fer2013(args.data, usage="Training")
     test = load_fer2013(args.data, usage="PublicTest")
+    metrics = (accuracy_score, confusion_matrix, f1_score)
+    out = Path(args.out)
+    if args.recalibrate is not None:
+        from ..neural import load
+
+        clf = load(args.recalibrate, device="cpu")
+        card = json.loads(Path(args.recalibrate, "card.json").read_text(encoding="utf-8"))
+        before = _accuracies(clf, test, np)
+        recalibrate_batchnorm(clf, train.images)
+        stages = card.pop("stages", None) or [card]
+        last = stages[-1]
+        save_card(clf, test, out, seconds=last["train_seconds"], threads=last["train_threads"],
+                  params=last["recipe"], version=__version__, np=np, metrics=metrics,
+                  previous=stages[:-1], before_recalibration=before, epochs=last["epochs"])
+        print(json.dumps(json.loads((out / "card.json").read_text()), indent=1))
+        return 0
     if args.init is None:
         params = dict(RECIPE)
     else:
@@ -82,8 +106,13 @@ def main(argv=None):
     t = time.perf_counter()
     clf.fit(train.images, train.target)
     seconds = time.perf_counter() - t
-    out = Path(args.out)
     clf.set_params(max_time=None, verbose=0)
+    before = None
+    # The last stage's BatchNorm statistics are re-estimated on clean images;
+    # the first stage is left as trained, since the second starts from it.
+    if args.init is not None and not args.no_recalibrate_bn:
+        before = _accuracies(clf, test, np)
+        recalibrate_batchnorm(clf, train.images)
     stages = []
     if args.init is not None:
         first = Path(args.init, "card.json")
@@ -91,13 +120,67 @@ def main(argv=None):
             stages = json.loads(first.read_text(encoding="utf-8")).get("stages") or [
                 json.loads(first.read_text(encoding="utf-8"))]
     save_card(clf, test, out, seconds=seconds, threads=args.threads, params=params,
-              version=__version__, np=np, metrics=(accuracy_score, confusion_matrix, f1_score),
-              previous=stages)
+              version=__version__, np=np, metrics=metrics, previous=stages,
+              before_recalibration=before)
     print(json.dumps(json.loads((out / "card.json").read_text()), indent=1))
     return 0
 
 
-def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics, previous=()):
+def recalibrate_batchnorm(clf, images, *, batch_size=256, flip=True):
+    """Recompute the BatchNorm statistics of ``clf``'s net on ``images``, un-augmented.
+
+    During training the running means and variances follow augmented
+    (rotated, shifted, rescaled) batches, which are not what the net sees at
+    prediction time. Here they are reset and re-estimated as exact averages
+    over one pass of the training images as they are, and of their mirror
+    images when ``flip`` (the pretrained model predicts with test-time flip
+    averaging). Nothing is learned: the weights are unchanged. On the shipped
+    model this raised PublicTest accuracy from 0.668 to 0.680.
+    """
+    import torch
+
+    module = clf.net_.module_
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return clf
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    augment, module.augment = module.augment, None
+    X_t = clf._predict_tensor(images)
+    module.train()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(X_t), batch_size):
+                xb = X_t[start:start + batch_size].to(clf.net_.device)
+                if flip:
+                    xb = torch.cat([xb, torch.flip(xb, dims=[-1])])
+                module(xb)
+    finally:
+        module.eval()
+        module.augment = augment
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+    return clf
+
+
+def _accuracies(clf, test, np):
+    """PublicTest accuracy without and with flip averaging."""
+    names = np.asarray(test.target_names)
+    y = names[test.target]
+    classes = np.asarray(clf.classes_)
+    if classes.dtype.kind in "iu":
+        classes = names[classes]
+    out = {}
+    for key, flip in (("public_test_accuracy", False), ("public_test_accuracy_flip", True)):
+        clf.set_params(test_time_flip=flip)
+        out[key] = round(float(np.mean(classes[clf.predict_proba(test.images).argmax(1)] == y)), 4)
+    return out
+
+
+def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics, previous=(),
+              before_recalibration=None, epochs=None):
     """Save ``clf`` (class names as labels) and its model card to ``out``."""
     accuracy_score, confusion_matrix, f1_score = metrics
     names = np.asarray(test.target_names)
@@ -110,6 +193,8 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics,
     plain = clf.predict(test.images)
     clf.set_params(test_time_flip=True)
     flip = clf.predict(test.images)
+    # The saved model refits from scratch, not from a folder of this machine.
+    clf.set_params(pretrained=None)
     clf.save(out)
     card = {
         "name": Path(out).name,
@@ -118,7 +203,7 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics,
                 + (", 10% held out for early stopping" if params.get("validation_fraction") else "")
                 + "); evaluated on PublicTest (3,589 images)",
         "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-        "epochs": len(clf.net_.history),
+        "epochs": len(clf.net_.history) if epochs is None else epochs,
         "train_seconds": round(seconds, 1),
         "train_threads": threads,
         "public_test_accuracy": round(float(accuracy_score(y, plain)), 4),
@@ -129,8 +214,13 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "reproduce": "python -m skfer.pretrained.train --data fer2013.csv.gz --out DIR"
                      + ("" if not previous else
-                        " (first stage), then the same with --init DIR --out DIR2 (second stage)"),
+                        " (first stage), then the same with --init DIR --out DIR2 (second stage, "
+                        "which ends with recalibrate_batchnorm; the shipped weights were made "
+                        "with --no-recalibrate-bn, then --recalibrate DIR2, the same steps)"),
     }
+    if before_recalibration is not None:
+        card["batchnorm_recalibrated"] = True
+        card["before_batchnorm_recalibration"] = before_recalibration
     if previous:
         stage_keys = ("recipe", "epochs", "train_seconds", "train_threads",
                       "public_test_accuracy", "public_test_accuracy_flip")
