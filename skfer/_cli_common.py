@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,12 @@ _TEST_SPLITS = ("PublicTest", "test", "PrivateTest")
 
 class UsageError(ValueError):
     """A mistake in the command line or the data: reported on one line, exit 2."""
+
+
+def error(command, message):
+    """Print ``skfer COMMAND: error: MESSAGE`` on stderr; return exit status 2."""
+    print(f"skfer {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _parse_value(text):

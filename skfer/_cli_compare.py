@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import UsageError, build_models, load_for_compare, parse_params
+from ._cli_common import UsageError, build_models, error, load_for_compare, parse_params
 
 _DESCRIPTION = """\
 Compare FER models on one dataset, every model on exactly the same folds.
@@ -72,10 +72,6 @@ def add_parser(subparsers):
     return p
 
 
-def _error(exc):
-    print(f"skfer compare: error: {exc}", file=sys.stderr)
-    return 2
-
 
 def run(args):
     """Run ``skfer compare`` from parsed arguments; returns the exit status."""
@@ -100,7 +96,7 @@ def run(args):
                 raise UsageError(f"--folds {args.folds} is more than the {n_groups} "
                                  "subjects of the data; use fewer folds.")
     except UsageError as exc:
-        return _error(exc)
+        return error("compare", exc)
 
     if data["test"] is None:
         _, counts = np.unique(data["y"], return_counts=True)

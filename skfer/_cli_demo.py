@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ._cli_common import error
+
 DEFAULT_OUT = "skfer_demo.png"
 
 
@@ -42,10 +44,6 @@ def add_parser(subparsers):
     return demo
 
 
-def _error(message):
-    print(f"skfer demo: error: {message}", file=sys.stderr)
-    return 2
-
 
 def run(args):
     """Run ``skfer demo`` from parsed arguments; returns the exit status."""
@@ -66,15 +64,15 @@ def run(args):
         source = "scikit-image's astronaut photo (skimage.data.astronaut())"
     else:
         if not Path(args.image).is_file():
-            return _error(f"no such file: '{args.image}'.")
+            return error("demo", f"no such file: '{args.image}'.")
         try:
             image = read_image(args.image, mode="rgb")
         except (ValueError, OSError) as exc:
-            return _error(f"cannot read '{args.image}': {exc}")
+            return error("demo", f"cannot read '{args.image}': {exc}")
         source = f"'{args.image}'"
     out = None if args.out == "-" else Path(args.out)
     if out is not None and out.is_dir():
-        return _error(f"--out '{out}' is a folder; give a file name such as {out / DEFAULT_OUT}.")
+        return error("demo", f"--out '{out}' is a folder; give a file name such as {out / DEFAULT_OUT}.")
 
     name = _DEFAULT
     card = MODELS[name]
@@ -98,7 +96,7 @@ def run(args):
         try:
             written = _write_image(draw_faces(image, drawn, model.classes_), out)
         except OSError as exc:
-            return _error(f"cannot write '{out}': {exc}")
+            return error("demo", f"cannot write '{out}': {exc}")
         print(f"Annotated copy: {written}")
     print("Next: skfer predict PHOTO_OR_FOLDER --annotate DIR  (every face in your photos); "
           "skfer demo --compare  (classical baselines on synthetic faces).")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import UsageError
+from ._cli_common import UsageError, error
 
 _TRAIN_DESCRIPTION = """\
 Train one model on a whole dataset and save it, preprocessing included, to one
@@ -92,10 +92,6 @@ _COLOURS = {
 }
 _PALETTE = [(0, 200, 200), (230, 60, 160), (120, 200, 40), (200, 120, 255), (255, 90, 90)]
 
-
-def _error(command, exc):
-    print(f"skfer {command}: error: {exc}", file=sys.stderr)
-    return 2
 
 
 def add_parsers(subparsers):
@@ -281,7 +277,7 @@ def run_train(args):
         data = load_for_compare(args.dataset, args.data, max_samples=args.max_samples,
                                 random_state=args.random_state, verbose=verbose)
     except UsageError as exc:
-        return _error("train", exc)
+        return error("train", exc)
 
     X, y = data["X"], data["y"]
     note = _calibrate_svc(model, params, y)
@@ -295,7 +291,7 @@ def run_train(args):
         model.fit(X, y)
     except (ValueError, TypeError) as exc:
         # Parameter values (e.g. --param max_epochs=0) are checked at fit.
-        return _error("train", f"training {spec} failed: {exc}")
+        return error("train", f"training {spec} failed: {exc}")
     fit_time = time.perf_counter() - start
     print(f"skfer train: trained in {fit_time:.1f} s", flush=True)
 
@@ -726,7 +722,7 @@ def run_predict(args):
             raise UsageError(f"--smooth averages probabilities over time, and {what} "
                              "gives none.")
     except UsageError as exc:
-        return _error("predict", exc)
+        return error("predict", exc)
 
     margin = args.margin
     if margin is None:
@@ -764,7 +760,7 @@ def run_predict(args):
                 failed |= bad
         except _CannotClassify as exc:
             bar.close()
-            return _error("predict", f"{what} cannot classify face crops: {exc}")
+            return error("predict", f"{what} cannot classify face crops: {exc}")
     bar.close()
     if failed:
         print(f"skfer predict: {len(failed)} of {len(files)} files failed (see above).",
