@@ -135,3 +135,18 @@ def test_recalibrate_batchnorm_uses_clean_images_and_keeps_weights():
     for k, v in module.state_dict().items():
         if k in weights:
             torch.testing.assert_close(v, weights[k])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--init", "no_such_stage"], "--init no_such_stage: no saved model there"),
+    (["--recalibrate", "no_such_stage"], "--recalibrate no_such_stage: no saved model"),
+])
+def test_train_script_wrong_folders_give_one_line(tmp_path, capsys, args, message):
+    from skfer.pretrained.train import main as train_main
+
+    data = tmp_path / "fer2013.csv"
+    data.write_text("emotion,pixels,Usage\n")
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--data", str(data), "--out", str(tmp_path / "o"), *args])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

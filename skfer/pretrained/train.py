@@ -76,6 +76,15 @@ def main(argv=None):
                         "saved in DIR (a stage trained with --no-recalibrate-bn) and write "
                         "it with its card to --out")
     args = p.parse_args(argv)
+    for flag, folder in (("--init", args.init), ("--recalibrate", args.recalibrate)):
+        if folder is not None and not Path(folder, "config.json").is_file():
+            p.error(f"{flag} {folder}: no saved model there (expected config.json and "
+                    "weights.safetensors, as the first stage's --out holds).")
+    if args.recalibrate is not None and not Path(args.recalibrate, "card.json").is_file():
+        p.error(f"--recalibrate {args.recalibrate}: no card.json there; give a folder "
+                "written by this script.")
+    if not Path(args.data).exists():
+        p.error(f"--data {args.data}: no such file or folder.")
     torch.set_num_threads(args.threads)
 
     train = load_fer2013(args.data, usage="Training")
