@@ -106,7 +106,7 @@ def load_for_compare(dataset, path, *, test_split=None, max_samples=None, random
     """
     from . import map_labels
     from .datasets import DATASETS, load_dataset
-    from .evaluation._compare import _take
+    from .evaluation._utils import take_samples as _take
 
     if dataset not in DATASETS:
         raise UsageError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")

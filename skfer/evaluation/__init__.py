@@ -17,8 +17,9 @@ writes the report folder (:meth:`CompareResults.save`).
 """
 
 from .._emotions import EMOTIONS, canonical_emotion, map_labels
-from ._compare import CompareResults, compare
+from ._compare import compare
 from ._cross_dataset import CrossDatasetResults, cross_dataset
+from ._results import CompareResults
 
 __all__ = [
     "EMOTIONS",

@@ -10,7 +10,14 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from .._emotions import map_labels
-from ._compare import _fmt, _jsonable, _n_samples, _write_or_return, label_order
+from ._utils import (
+    format_score,
+    jsonable,
+    label_order,
+    n_samples,
+    recall_per_class,
+    write_or_return,
+)
 
 __all__ = ["cross_dataset", "CrossDatasetResults"]
 
@@ -32,8 +39,8 @@ def _unpack(data, name, unknown):
         X, y = parts[0], parts[1]
         names = parts[2] if len(parts) == 3 else None
     y = np.asarray(y)
-    if len(y) != _n_samples(X):
-        raise ValueError(f"{name}: X has {_n_samples(X)} samples but y has {len(y)} labels.")
+    if len(y) != n_samples(X):
+        raise ValueError(f"{name}: X has {n_samples(X)} samples but y has {len(y)} labels.")
     try:
         return X, map_labels(y, names, unknown=unknown)
     except ValueError as exc:
@@ -140,9 +147,9 @@ def cross_dataset(estimator, train, tests, *, unknown="raise", random_state=0, v
         test_classes = label_order(y)
         labels = label_order(np.concatenate([y, train_classes]))
         cm = confusion_matrix(y, y_pred, labels=labels)
-        support = cm.sum(axis=1)
-        recall = {c: (float(cm[i, i] / support[i]) if support[i] else float("nan"))
-                  for i, c in enumerate(labels.tolist()) if c in set(test_classes.tolist())}
+        in_test = set(test_classes.tolist())
+        recall = {c: float(r) for c, r in zip(labels.tolist(), recall_per_class(cm), strict=True)
+                  if c in in_test}
         if shared.any():
             acc_shared = float(accuracy_score(y[shared], y_pred[shared]))
             shared_labels = [c for c in test_classes.tolist() if c in seen]
@@ -254,9 +261,9 @@ class CrossDatasetResults:
             unseen = ", ".join(f"{c} ({n} samples, counted as errors)"
                                for c, n in r["unseen_classes"].items()) or "none"
             lines.append(
-                f"| {name} | {r['n_samples']} | {_fmt(r['accuracy'])} | "
-                f"{_fmt(r['f1_macro'])} | {_fmt(r['accuracy_shared'])} | "
-                f"{_fmt(r['f1_macro_shared'])} | {unseen} |"
+                f"| {name} | {r['n_samples']} | {format_score(r['accuracy'])} | "
+                f"{format_score(r['f1_macro'])} | {format_score(r['accuracy_shared'])} | "
+                f"{format_score(r['f1_macro_shared'])} | {unseen} |"
             )
         return "\n".join(lines)
 
@@ -277,7 +284,7 @@ class CrossDatasetResults:
         >>> sorted(cross_dataset("hog_svm", train=a, tests={"a": a}).to_dict())
         ['fit_time', 'model', 'n_train', 'results', 'train_classes']
         """
-        return _jsonable({
+        return jsonable({
             "model": self.model,
             "train_classes": self.train_classes,
             "n_train": self.n_train,
@@ -308,4 +315,4 @@ class CrossDatasetResults:
         >>> json.loads(res.to_json())["results"]["a"]["n_samples"]
         42
         """
-        return _write_or_return(json.dumps(self.to_dict(), indent=1) + "\n", path)
+        return write_or_return(json.dumps(self.to_dict(), indent=1) + "\n", path)

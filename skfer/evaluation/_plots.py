@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ._utils import format_mean_std
+
 
 def require_matplotlib():
     """Import matplotlib or raise an ImportError naming the ``plot`` extra."""
@@ -64,7 +66,7 @@ def draw_scores(ax, results):
             error_kw={"elinewidth": 1, "capsize": 3, "ecolor": "0.25"},
         )
         for yi, m, s in zip(y + offset, means, stds, strict=True):
-            text = f"{m:.3f}" + (f" ± {s:.3f}" if np.isfinite(s) else "")
+            text = format_mean_std(m, s)
             right = m + (s if np.isfinite(s) else 0)
             ax.text(min(right + 0.01, 1.0), yi, text, va="center", fontsize=8)
     chance = results.chance
