@@ -40,6 +40,9 @@ __all__ = [
     "stack_images",
     "to_uint8",
     "to_float01",
+    "to_gray",
+    "to_gray_uint8",
+    "to_rgb_uint8",
     "map_images",
     "image_shape_of",
 ]
@@ -147,14 +150,8 @@ def _read_with_imageio(path, data, mode):
         rgb = np.dstack([img] * 3)
     else:
         rgb = img[:, :, :3] if img.shape[2] >= 3 else np.dstack([img[:, :, 0]] * 3)
-        gray = _rgb_to_gray_uint8(rgb)
+        gray = to_gray(rgb)
     return rgb if mode == "rgb" else gray
-
-
-def _rgb_to_gray_uint8(rgb):
-    import cv2
-
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
 def check_image(img, name="image"):
@@ -372,6 +369,67 @@ def to_uint8(img):
     if img.size and np.nanmax(img) <= 1.0 and np.nanmin(img) >= 0.0:
         img = img * 255.0
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def to_gray(img):
+    """One image ``(H, W[, C])`` in grey ``(H, W)``, keeping the convention's dtype.
+
+    The one colour-to-grey conversion of skfer (OpenCV's ITU-R 601 luma,
+    ``0.299 R + 0.587 G + 0.114 B``; an alpha channel is ignored). ``uint8``
+    stays ``uint8`` (rounded as OpenCV rounds), ``float32`` stays
+    ``float32``, other types become ``float32``; a grey image is returned as
+    a contiguous array (not copied when it already is one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfer._image import to_gray
+    >>> rgb = np.zeros((1, 1, 3), np.uint8); rgb[..., 0] = 255
+    >>> int(to_gray(rgb)[0, 0])
+    76
+    """
+    import cv2
+
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.dtype not in (np.uint8, np.float32):
+        img = img.astype(np.float32)
+    if img.ndim == 2:
+        return np.ascontiguousarray(img)
+    return cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_RGB2GRAY)
+
+
+def to_gray_uint8(img):
+    """One image ``(H, W[, C])`` of any dtype -> grey ``uint8`` ``(H, W)``.
+
+    :func:`to_uint8` then :func:`to_gray`: what OpenCV's detectors read.
+    """
+    return to_gray(to_uint8(img))
+
+
+def to_rgb_uint8(img):
+    """One image ``(H, W[, C])`` -> RGB ``uint8`` ``(H, W, 3)``, for drawing.
+
+    Grey is repeated over three channels, alpha is dropped, other numeric
+    dtypes are mapped as :func:`to_uint8` maps them (``bool`` is refused).
+    """
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim == 3 and img.shape[-1] == 4:
+        img = img[..., :3]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+        raise ValueError(
+            "image must be (H, W) grey, (H, W, 1), (H, W, 3) RGB or (H, W, 4) "
+            f"RGBA, got shape {img.shape}."
+        )
+    if img.dtype == bool or not np.issubdtype(img.dtype, np.number):
+        raise ValueError(f"image must hold numbers, got dtype {img.dtype}.")
+    img = to_uint8(img)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    return np.ascontiguousarray(img)
 
 
 def to_float01(img):

@@ -34,6 +34,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._image import to_rgb_uint8
+
 __all__ = ["grad_cam", "overlay", "plot_explanation", "saliency"]
 
 _BATCH_SIZE = 64
@@ -543,30 +545,6 @@ _CV2_COLORMAPS = (
 )
 
 
-def _to_rgb_uint8(image):
-    """One image ``(H, W[, C])`` -> RGB uint8 ``(H, W, 3)``."""
-    img = np.asarray(image)
-    if img.ndim == 3 and img.shape[-1] == 1:
-        img = img[..., 0]
-    if img.ndim == 3 and img.shape[-1] == 4:
-        img = img[..., :3]
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
-        raise ValueError(
-            "image must be (H, W) grey, (H, W, 1), (H, W, 3) RGB or (H, W, 4) "
-            f"RGBA, got shape {img.shape}."
-        )
-    if img.dtype != np.uint8:
-        if img.dtype == bool or not np.issubdtype(img.dtype, np.number):
-            raise ValueError(f"image must hold numbers, got dtype {img.dtype}.")
-        img = img.astype(np.float64)
-        if np.issubdtype(np.asarray(image).dtype, np.floating) and img.size and img.max() <= 1.0:
-            img = img * 255.0  # floats in [0, 1], as skfer's convention reads them
-        img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=-1)
-    return img
-
-
 def _colorize(heat, cmap):
     """``(H, W)`` floats in [0, 1] -> RGB uint8 through ``cmap``."""
     if callable(cmap):
@@ -657,7 +635,7 @@ def overlay(image, heatmap, *, alpha=0.4, cmap="jet"):
         )
     if not np.all(np.isfinite(heat)):
         raise ValueError("heatmap holds NaN or infinite values.")
-    img = _to_rgb_uint8(image)
+    img = to_rgb_uint8(image)
     if heat.shape != img.shape[:2]:
         import cv2
 
@@ -765,7 +743,7 @@ def plot_explanation(
         title = f"predicted {label_of[k]} ({proba[i, k]:.2f})"
         if wanted[i] >= 0:
             title += f"\nexplaining {label_of[wanted[i]]}"
-        img = _to_rgb_uint8(_display_range(shown[i], final))
+        img = to_rgb_uint8(_display_range(shown[i], final))
         axes[i, 0].imshow(img)
         axes[i, 0].set_title(title, fontsize=8)
         axes[i, 1].imshow(_colorize(np.clip(heat[i], 0.0, 1.0), cmap))
@@ -782,7 +760,7 @@ def plot_explanation(
 
 
 def _display_range(image, final):
-    """An image of the net's input as something :func:`_to_rgb_uint8` reads."""
+    """An image of the net's input as something :func:`to_rgb_uint8` reads."""
     if image.dtype == np.uint8:
         return image
     scale = final.net_.module_.scale

@@ -1,4 +1,4 @@
-"""Face detection, cropping and alignment (skfer.preprocessing._faces).
+"""Face detection, cropping and alignment (skfer.faces and its transformers).
 
 Always-run tests use synthetic images, an injected detector for the crop
 geometry, and scikit-image's bundled astronaut portrait (loaded from the
@@ -17,17 +17,24 @@ import pytest
 from conftest import data_path
 from sklearn.base import clone
 
-from skfer._image import read_image
-from skfer.preprocessing import _faces
-from skfer.preprocessing._faces import (
-    FaceAligner,
-    FaceCropper,
-    _box_iou,
-    _match_boxes,
-    _square_crop,
-    _suppress,
-    detect_faces,
-)
+from skfer import faces as _faces
+from skfer._image import read_image, to_gray_uint8
+from skfer.faces import Detections, HaarDetector, box_iou, match_boxes, square_crop
+from skfer.faces import suppress_boxes as _suppress_indices
+from skfer.preprocessing import FaceAligner, FaceCropper, detect_faces
+
+_box_iou = box_iou
+_square_crop = square_crop
+
+
+def _suppress(boxes, scores):
+    return np.asarray(boxes)[_suppress_indices(boxes, scores)]
+
+
+def _match_boxes(truth, detected, iou_threshold=0.3):
+    """``(n_matched, n_unmatched_detected)`` from :func:`skfer.faces.match_boxes`."""
+    pairs = match_boxes(truth, detected, iou_threshold)
+    return len(pairs), len(detected) - len(pairs)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +50,11 @@ ASTRONAUT_FACE = (177, 66, 97, 97)
 def _inject_boxes(monkeypatch, boxes_for):
     """Make FaceCropper's detector return ``boxes_for(gray)`` boxes."""
 
-    def fake(gray, **kwargs):
-        return np.asarray(boxes_for(gray), dtype=np.int64).reshape(-1, 4)
+    def fake(self, image):
+        boxes = np.asarray(boxes_for(to_gray_uint8(image)), dtype=np.int64).reshape(-1, 4)
+        return Detections(boxes, np.ones(len(boxes)), None)
 
-    monkeypatch.setattr(_faces, "_detect_gray", fake)
+    monkeypatch.setattr(HaarDetector, "detect", fake)
 
 
 # --------------------------------------------------------------------------
@@ -143,7 +151,7 @@ def test_detect_faces_sorts_scales_and_clips(monkeypatch):
         [[10, 10, 20, 20], [100, 40, 50, 50], [105, 45, 10, 10], [150, 80, 60, 60]],
         [5, 5, 9, 5],
     )
-    monkeypatch.setattr(_faces, "_get_cascade", lambda name: fake)
+    monkeypatch.setattr(_faces, "get_cascade", lambda name: fake)
     image = np.zeros((200, 400), np.uint8)
     boxes = detect_faces(image, max_side=200, min_size=40)
     ((shape, kwargs),) = fake.calls
@@ -406,7 +414,8 @@ def test_cropper_detector_params(astronaut):
     "params, match",
     [
         ({"select": "first"}, "select must be 'largest' or 'center'"),
-        ({"margin": -0.1}, "margin must be a number >= 0"),
+        ({"margin": -0.1}, r"margin must be a number in \[0, 2\]"),
+        ({"margin": 1000}, r"margin must be a number in \[0, 2\]"),
         ({"margin": float("nan")}, "margin"),
         ({"output_size": 0}, "output_size must be"),
         ({"output_size": (10, 10, 3)}, "output_size must be"),
@@ -452,7 +461,7 @@ def test_aligner_rotation_levels_injected_eyes(monkeypatch):
     left, right = (20.0, 30.0), (44.0, 40.0)
     for x, y in (left, right):
         img[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2] = 1.0
-    monkeypatch.setattr(_faces, "_find_eyes", lambda gray: (left, right))
+    monkeypatch.setattr(_faces, "find_eyes", lambda gray: (left, right))
     aligner = FaceAligner()
     out = aligner.fit_transform([img])
     expected = math.degrees(math.atan2(10, 24))
@@ -627,4 +636,5 @@ def test_cropper_detector_defaults_match_detect_faces():
 
     sig = inspect.signature(detect_faces)
     defaults = {k: p.default for k, p in sig.parameters.items() if k != "image"}
-    assert defaults == _faces._DETECT_DEFAULTS
+    haar = inspect.signature(HaarDetector)
+    assert defaults == {k: p.default for k, p in haar.parameters.items()}

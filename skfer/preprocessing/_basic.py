@@ -12,6 +12,7 @@ from .._image import (
     read_image,
     stack_images,
     to_float01,
+    to_gray,
     to_uint8,
 )
 from ._base import BaseImageTransformer
@@ -273,14 +274,8 @@ class Grayscale(BaseImageTransformer):
         return super()._transform_images(images)
 
     def _transform_one(self, img):
-        import cv2
-
-        if img.ndim == 2:
-            return img.copy()
-        rgb = np.ascontiguousarray(img[:, :, :3])
-        if rgb.dtype not in (np.uint8, np.float32):
-            rgb = rgb.astype(np.float32)
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        gray = to_gray(img)
+        return gray.copy() if np.shares_memory(gray, img) else gray
 
 
 _NORMALIZE_METHODS = ("minmax", "standardize", "equalize", "clahe")

@@ -143,6 +143,10 @@ def detect_emotions(images, *, model=None, margin=0.1, detector_params=None,
         Crop margin around each detected box, as in :func:`load`.
     detector_params : dict or None, default=None
         Parameters of :func:`~skfer.preprocessing.detect_faces`.
+
+        Faces are found, cropped and resized by :class:`skfer.faces.FaceEngine`
+        (through :class:`skfer.faces.FaceRecognizer`), exactly as
+        ``load()``'s Pipeline and ``skfer predict`` do.
     batch_size : int, default=256
         Faces classified per batch.
     n_jobs : int or None, default=None
@@ -166,53 +170,12 @@ def detect_emotions(images, *, model=None, margin=0.1, detector_params=None,
     >>> len(faces), sorted(faces[0])
     (1, ['box', 'emotion', 'probabilities'])
     """
-    from .._image import check_images, map_images
-    from ..preprocessing._faces import _square_crop, _to_gray_uint8, detect_faces
+    from .._image import check_images
+    from ..faces import FaceRecognizer
 
     if model is None:
         model = load(face_detection=False, test_time_flip=True)
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    params = dict(detector_params or {})
-    size = (48, 48)
-    last = model.steps[-1][1] if hasattr(model, "steps") else model
-    if hasattr(last, "input_shape_"):
-        size = tuple(last.input_shape_[:2])
-
-    def one(image):
-        import cv2
-
-        gray = _to_gray_uint8(image)
-        boxes = detect_faces(gray, **params)
-        crops = [cv2.resize(_square_crop(gray, b, margin), size[::-1], interpolation=cv2.INTER_AREA)
-                 for b in boxes]
-        return boxes, crops
-
+    recognizer = FaceRecognizer(model, margin=margin, detector_params=detector_params,
+                                batch_size=batch_size)
     photos, _ = check_images(images, allow_flat=False)
-    found = map_images(one, photos, n_jobs=n_jobs, verbose=verbose, desc="detecting faces")
-    crops = [c for _, cs in found for c in cs]
-    classes = list(model.classes_)
-    if crops:
-        X = np.stack(crops)
-        if hasattr(model, "predict_proba"):
-            proba = np.concatenate([model.predict_proba(X[i:i + batch_size])
-                                    for i in range(0, len(X), batch_size)])
-            labels = [classes[k] for k in proba.argmax(1)]
-        else:
-            proba = None
-            labels = list(np.concatenate([model.predict(X[i:i + batch_size])
-                                          for i in range(0, len(X), batch_size)]))
-    results, k = [], 0
-    for boxes, _ in found:
-        faces = []
-        for box in boxes:
-            faces.append({
-                "box": tuple(int(v) for v in box),
-                "emotion": str(labels[k]),
-                "probabilities": None if proba is None else {
-                    str(c): float(p) for c, p in zip(classes, proba[k], strict=True)
-                },
-            })
-            k += 1
-        results.append(faces)
-    return results
+    return recognizer.recognize(photos, n_jobs=n_jobs, verbose=verbose)
