@@ -72,11 +72,16 @@ Each FER2013 image was relabelled by 10 crowd annotators into 8 emotions
 (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt) plus
 ``unknown`` and ``NF`` (not a face) (Barsoum et al., 2016, Microsoft
 FERPlus). Rows are joined to FER2013 by position within each ``Usage``.
-A row is kept when its image name is set, at least one emotion vote was
-cast, and the ``unknown`` + ``NF`` votes do not exceed the largest emotion
-vote. ``target`` is the argmax of the 8 emotion votes (ties go to the
-emotion listed first). ``votes`` holds the raw 10 vote counts,
-``fer2013_index`` the row in ``load_fer2013(fer2013_path).images``.
+Which images are kept depends on ``mode``: ``'majority'`` and
+``'probability'`` keep every usable image (an image name, at least one
+emotion vote, and no more ``unknown`` + ``NF`` votes than the largest
+emotion vote); ``'reference_majority'`` and ``'reference_probability'``
+apply the label processing of the FERPlus reference code (votes of 1
+dropped as outliers, then a strict majority, or the top emotions covering
+75% of the votes), so that figures compare with the literature.
+``target`` is the majority emotion, ``votes`` the normalised distribution
+over the 8 emotions (columns ``target_names``), ``vote_counts`` the raw 10
+vote counts, ``fer2013_index`` the row in ``load_fer2013(fer2013_path).images``.
 """
 
 
@@ -643,35 +648,123 @@ def _read_ferplus_csv(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"FER+ csv not found: '{path}'.")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return _parse_ferplus_rows(csv.reader(f), path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"FER+ csv '{path}' is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "pass the fer2013new.csv file of the Microsoft FERPlus repository."
+        ) from None
+
+
+def _parse_ferplus_rows(reader, path):
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValueError(f"FER+ csv '{path}' is empty.") from None
+    need = ("Usage", "Image name", *_FERPLUS_VOTE_COLUMNS)
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise ValueError(
+            f"'{path}' is not the FER+ csv (fer2013new.csv): columns {missing} "
+            f"are missing; expected {','.join(need)}."
+        )
+    i_use, i_name = header.index("Usage"), header.index("Image name")
+    i_votes = [header.index(c) for c in _FERPLUS_VOTE_COLUMNS]
+    usages, names, votes = [], [], []
+    for line, row in enumerate(reader, start=2):
+        if not row or not "".join(row).strip():
+            continue
         try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"FER+ csv '{path}' is empty.") from None
-        need = ("Usage", "Image name", *_FERPLUS_VOTE_COLUMNS)
-        missing = [c for c in need if c not in header]
-        if missing:
+            usages.append(row[i_use].strip())
+            names.append(row[i_name].strip())
+            counts = [int(row[i]) for i in i_votes]
+        except (IndexError, ValueError):
             raise ValueError(
-                f"'{path}' is not the FER+ csv (fer2013new.csv): columns {missing} "
-                f"are missing; expected {','.join(need)}."
+                f"Malformed FER+ csv '{path}', line {line}: expected "
+                f"{len(header)} fields with integer vote counts, got {row!r}."
+            ) from None
+        if min(counts) < 0:
+            col = _FERPLUS_VOTE_COLUMNS[int(np.argmin(counts))]
+            raise ValueError(
+                f"Malformed FER+ csv '{path}', line {line}: negative vote count "
+                f"{min(counts)} for {col!r}; vote counts are numbers of annotators "
+                "(0 or more)."
             )
-        i_use, i_name = header.index("Usage"), header.index("Image name")
-        i_votes = [header.index(c) for c in _FERPLUS_VOTE_COLUMNS]
-        usages, names, votes = [], [], []
-        for line, row in enumerate(reader, start=2):
-            if not row or not "".join(row).strip():
-                continue
-            try:
-                usages.append(row[i_use].strip())
-                names.append(row[i_name].strip())
-                votes.append([int(row[i]) for i in i_votes])
-            except (IndexError, ValueError):
-                raise ValueError(
-                    f"Malformed FER+ csv '{path}', line {line}: expected "
-                    f"{len(header)} fields with integer vote counts, got {row!r}."
-                ) from None
+        votes.append(counts)
     return usages, names, np.asarray(votes, dtype=np.int64).reshape(-1, len(i_votes))
+
+
+_N_EMOTIONS = len(FERPLUS_CLASSES)
+
+
+def _reference_majority(counts):
+    """The FERPlus reference's ``majority`` processing of raw vote counts.
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n, 10), int
+        Votes in the order of ``_FERPLUS_VOTE_COLUMNS``.
+
+    Returns
+    -------
+    keep : ndarray of shape (n,), bool
+        Rows whose top category (after dropping single votes) is an emotion
+        with more than half of the remaining votes.
+    votes : ndarray of shape (n, 8), float
+        The remaining emotion votes, normalised (rows of dropped images are 0).
+    """
+    votes = np.where(counts <= 1, 0, counts)
+    top = votes.max(axis=1)
+    keep = (2 * top > votes.sum(axis=1)) & (votes.argmax(axis=1) < _N_EMOTIONS)
+    emo = votes[:, :_N_EMOTIONS].astype(np.float64)
+    total = emo.sum(axis=1, keepdims=True)
+    return keep, np.divide(emo, total, out=np.zeros_like(emo), where=total > 0)
+
+
+def _reference_probability(counts):
+    """The FERPlus reference's ``probability``/``crossentropy`` processing.
+
+    After dropping single votes, the most voted categories are taken in
+    order (ties together) until they hold 75% of the votes, at most 3 of
+    them; ``unknown`` or ``NF`` ends the selection, and is not taken unless
+    it is the very first. The image is dropped when the selection holds at
+    most half of the votes, more than 3 categories (a tie), or is headed by
+    ``unknown`` / ``NF``.
+
+    Returns
+    -------
+    keep : ndarray of shape (n,), bool
+    votes : ndarray of shape (n, 8), float
+        The selected emotions' votes, normalised (rows of dropped images are 0).
+    """
+    votes = np.where(counts <= 1, 0, counts)
+    keep = np.zeros(len(votes), dtype=bool)
+    out = np.zeros((len(votes), _N_EMOTIONS))
+    for row, v in enumerate(votes.tolist()):
+        total = sum(v)
+        left = list(v)
+        picked = [0] * len(v)
+        taken = n_picked = 0
+        done = False
+        while 4 * taken < 3 * total and n_picked < 3 and not done:
+            top = max(left)
+            for i in [i for i, x in enumerate(left) if x == top]:
+                picked[i], left[i] = top, 0
+                taken += top
+                n_picked += 1
+                if i >= _N_EMOTIONS:  # unknown or not-a-face ends the selection
+                    done = True
+                    if sum(picked) > top:  # emotions came first: drop it
+                        picked[i] = 0
+                        n_picked -= 1
+                    break
+        head = int(np.argmax(picked))
+        if 2 * sum(picked) > total and n_picked <= 3 and head < _N_EMOTIONS:
+            keep[row] = True
+            out[row] = np.asarray(picked[:_N_EMOTIONS]) / sum(picked[:_N_EMOTIONS])
+    return keep, out
 
 
 # FER2013 label -> FER+ column of the same emotion
@@ -702,19 +795,64 @@ def _check_alignment(fer, fer_rows, emo, fer2013_path, min_rows=100, threshold=0
         )
 
 
+_FERPLUS_MODES = ("majority", "probability", "reference_majority", "reference_probability")
+
+
 def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
     """Load FER2013 images with the FER+ (FERPlus) crowd labels.
 
     FER+ (``fer2013new.csv``) has one row per FER2013 row, in the same
-    order, for all three usages. Since a FER2013 copy may lack a usage (ours
-    withholds ``PrivateTest``), rows are joined by their position within
-    each ``Usage``; the counts per usage must match.
+    order, for all three usages: 10 annotators' votes over the 8 emotions of
+    :data:`~skfer.datasets.FERPLUS_CLASSES`, ``unknown`` and ``NF`` (not a
+    face). Since a FER2013 copy may lack a usage (ours withholds
+    ``PrivateTest``), rows are joined by their position within each
+    ``Usage``; the counts per usage must match.
 
-    Rows FER+ marks unusable are dropped: an empty ``Image name``, no
-    emotion vote at all, or more ``unknown`` + ``NF`` (not a face) votes
-    than the largest emotion vote. The label is the argmax of the 8 emotion
-    votes; ties go to the emotion listed first in
-    :data:`~skfer.datasets.FERPLUS_CLASSES`.
+    Which images are kept, and the vote distribution ``votes`` given with
+    each, depends on ``mode``. Counts are those of the public
+    ``fer2013new.csv`` joined to the FER2013 ``Training`` (28,709 rows) and
+    ``PublicTest`` (3,589 rows) usages:
+
+    ==========================  ==========  ============
+    mode                        Training    PublicTest
+    ==========================  ==========  ============
+    ``'majority'``              28,381      3,553
+    ``'probability'``           28,381      3,553
+    ``'reference_majority'``    25,060      3,199
+    ``'reference_probability'`` 27,956      3,505
+    ==========================  ==========  ============
+
+    ``'majority'``, ``'probability'``
+        Every usable image: an ``Image name`` is set, at least one emotion
+        vote was cast, and the ``unknown`` + ``NF`` votes do not exceed the
+        largest emotion vote. ``votes`` are the raw emotion votes divided by
+        their sum; ``target`` is their argmax (ties go to the emotion listed
+        first). ``'probability'`` also returns the same distribution as
+        ``probabilities``.
+    ``'reference_majority'``
+        The label processing of the FERPlus reference code
+        (``src/ferplus.py`` of Microsoft's FERPlus repository, its
+        ``majority`` mode; Barsoum et al., 2016), used for the test and
+        validation sets of every training mode there, hence for the
+        published FER+ accuracies. Any category (emotion, ``unknown`` or
+        ``NF``) that got a single vote is set to 0 (outlier removal); the
+        image is kept only when its top category is an emotion holding
+        more than half of the remaining votes (``unknown`` and ``NF``
+        included in the count), so never when ``unknown`` or not-a-face
+        wins. ``target`` is that emotion; ``votes`` is the distribution of
+        the remaining emotion votes (the reference trains on the one-hot
+        ``target``; ``votes`` keeps the crowd's disagreement for soft-label
+        training, see :meth:`skfer.neural.CNNClassifier.fit`).
+    ``'reference_probability'``
+        The reference's ``probability`` / ``crossentropy`` training modes.
+        After the same outlier removal, the most voted categories are taken
+        in order (tied ones together) until they hold 75% of the votes, at
+        most 3 of them; ``unknown`` or ``NF`` ends the selection. The image
+        is dropped when the selected categories hold at most half of the
+        votes, when a tie makes them more than 3, or when ``unknown`` or
+        ``NF`` comes first. ``votes`` is the selected emotions' votes,
+        normalised (other emotions 0): the reference's cross-entropy target;
+        ``target`` its argmax (ties to the emotion listed first).
 
     Parameters
     ----------
@@ -722,10 +860,10 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
         Anything :func:`load_fer2013` reads, or the Bunch it returned (with
         all rows, ``usage=None``) to avoid reading the file again.
     ferplus_csv : str or os.PathLike
-        The FER+ ``fer2013new.csv``.
-    mode : {'majority', 'probability'}, default='majority'
-        ``'probability'`` also returns ``probabilities``, the normalised
-        emotion vote distributions.
+        The FER+ ``fer2013new.csv`` (UTF-8 text).
+    mode : {'majority', 'probability', 'reference_majority', \
+'reference_probability'}, default='majority'
+        Which images to keep and which distribution to give; see above.
     usage : str, list of str or None, default=None
         Keep only these ``Usage`` values (``'Training'``, ``'PublicTest'``,
         ``'PrivateTest'``); ``None`` keeps all.
@@ -736,16 +874,24 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
         images : ndarray of shape (n_samples, 48, 48), uint8
             Grey faces (FER2013's pixels).
         target : ndarray of shape (n_samples,), int
-            Index into ``target_names``.
+            The majority emotion, an index into ``target_names``
+            (``skfer.map_labels(data.target, data.target_names)`` gives
+            skfer's canonical names: ``'happy'``, ``'angry'``...).
         target_names : list of str
             The 8 FER+ emotions: neutral, happiness, surprise, sadness,
             anger, disgust, fear, contempt.
-        probabilities : ndarray of shape (n_samples, 8), float32
-            ``mode='probability'`` only: emotion votes divided by their sum.
-        votes : ndarray of shape (n_samples, 10), int
+        votes : ndarray of shape (n_samples, 8), float32
+            The vote distribution of each image, columns in ``target_names``
+            order; rows sum to 1 and their argmax is ``target``. With integer
+            ``target``, this is the ``classes_`` order of a classifier fitted
+            on ``target``, so ``clf.fit(data.images, data.target,
+            votes=data.votes)`` trains on the distributions.
+        vote_counts : ndarray of shape (n_samples, 10), int
             Raw vote counts, columns ``vote_names``.
         vote_names : list of str
             The 8 emotions, ``'unknown'`` and ``'NF'``.
+        probabilities : ndarray of shape (n_samples, 8), float32
+            ``mode='probability'`` only: the same as ``votes``.
         fer2013_index : ndarray of shape (n_samples,), int
             Row of each sample in ``load_fer2013(fer2013_path).images``.
         image_names : ndarray of shape (n_samples,), str
@@ -762,8 +908,10 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
     FileNotFoundError
         If a file is missing.
     ValueError
-        If ``mode`` is unknown, the files do not match (row counts per usage
-        differ), or a requested usage is absent.
+        If ``mode`` is unknown, the FER+ csv is not UTF-8, malformed or has
+        a negative vote count (the message names the file and line), the
+        files do not match (row counts per usage differ), or a requested
+        usage is absent.
 
     Warns
     -----
@@ -777,13 +925,19 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
     Examples
     --------
     >>> from skfer.datasets import load_ferplus
-    >>> data = load_ferplus("fer2013/fer2013.csv.gz",
-    ...                     "ferplus/fer2013new.csv")  # doctest: +SKIP
+    >>> data = load_ferplus("fer2013/fer2013.csv.gz", "ferplus/fer2013new.csv",
+    ...                     mode="reference_majority")  # doctest: +SKIP
     >>> data.target_names[:3]  # doctest: +SKIP
     ['neutral', 'happiness', 'surprise']
+    >>> train = data.split == "Training"  # doctest: +SKIP
+    >>> int(train.sum()), data.votes.shape[1]  # doctest: +SKIP
+    (25060, 8)
     """
-    if mode not in ("majority", "probability"):
-        raise ValueError(f"mode must be 'majority' or 'probability', got {mode!r}.")
+    if mode not in _FERPLUS_MODES:
+        raise ValueError(
+            f"mode must be one of {', '.join(repr(m) for m in _FERPLUS_MODES)}; "
+            f"got {mode!r}."
+        )
     if usage is not None:
         _check_usage(usage, None, ferplus_csv)
     p_usages, p_names, p_votes = _read_ferplus_csv(ferplus_csv)
@@ -814,22 +968,32 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
     order = np.argsort(fer_rows, kind="stable")
     fer_rows, plus_rows = fer_rows[order], plus_rows[order]
 
-    votes = p_votes[plus_rows]
-    emo = votes[:, : len(FERPLUS_CLASSES)]
-    emo_max = emo.max(axis=1)
+    counts = p_votes[plus_rows]
     named = np.array([bool(p_names[i]) for i in plus_rows], dtype=bool)
-    keep = named & (emo_max > 0) & (votes[:, -2:].sum(axis=1) <= emo_max)
-    _check_alignment(fer, fer_rows[keep], emo[keep], fer2013_path)
+    if mode == "reference_majority":
+        keep, dist = _reference_majority(counts)
+    elif mode == "reference_probability":
+        keep, dist = _reference_probability(counts)
+    else:
+        emo = counts[:, :_N_EMOTIONS]
+        emo_max = emo.max(axis=1)
+        keep = (emo_max > 0) & (counts[:, -2:].sum(axis=1) <= emo_max)
+        total = emo.sum(axis=1, keepdims=True)
+        dist = np.divide(emo, total, out=np.zeros(emo.shape), where=total > 0)
+    keep &= named
+    _check_alignment(fer, fer_rows[keep], dist[keep], fer2013_path)
     if usage is not None:
         wanted = _check_usage(usage, set(f_split.tolist()), fer2013_path)
         keep &= np.isin(f_split[fer_rows], list(wanted))
-    fer_rows, votes, emo = fer_rows[keep], votes[keep], emo[keep]
+    fer_rows, counts, dist = fer_rows[keep], counts[keep], dist[keep]
+    votes = dist.astype(np.float32)
 
     data = Bunch(
         images=fer.images[fer_rows],
-        target=np.argmax(emo, axis=1).astype(np.int64),
+        target=np.argmax(dist, axis=1).astype(np.int64),
         target_names=list(FERPLUS_CLASSES),
         votes=votes,
+        vote_counts=counts,
         vote_names=list(_FERPLUS_VOTE_COLUMNS),
         fer2013_index=fer_rows,
         image_names=np.array([p_names[i] for i in plus_rows[keep]], dtype=str),
@@ -838,7 +1002,5 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
         DESCR=_FERPLUS_DESCR,
     )
     if mode == "probability":
-        data["probabilities"] = (emo / emo.sum(axis=1, keepdims=True)).astype(
-            np.float32
-        )
+        data["probabilities"] = votes.copy()
     return data
