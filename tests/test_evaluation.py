@@ -222,6 +222,60 @@ def test_compare_fixed_test_split(faces):
     assert json.loads(res.to_json())["folds"] is None
 
 
+_FIT_PARAMS = []
+
+
+class _FitParamsRecorder(_Recorder):
+    """A _Recorder whose fit also takes per-sample soft labels and a scalar."""
+
+    def fit(self, X, y, votes=None, alpha=None):
+        _FIT_PARAMS.append((self.tag, votes, alpha))
+        return super().fit(X, y)
+
+
+def test_compare_fit_params_sliced_per_fold_and_routed(faces):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = faces.images, faces.names
+    votes = np.random.default_rng(0).random((len(y), 7))
+    pipe = Pipeline([("id", FunctionTransformer()), ("clf", _FitParamsRecorder(tag="p"))])
+    models = {"bare": _FitParamsRecorder(tag="b"), "pipe": pipe}
+    _FIT_PARAMS.clear()
+    res = compare(models, X, y, groups=faces.groups, cv=3,
+                  fit_params={"votes": list(votes), "alpha": 0.5})
+    for tag in "bp":
+        calls = [f[1:] for f in _FIT_PARAMS if f[0] == tag]
+        assert len(calls) == 3
+        for (got, alpha), (tr, _) in zip(calls, res.splits, strict=True):
+            assert alpha == 0.5  # a scalar as given
+            np.testing.assert_array_equal(got, votes[tr])  # rows of the training fold
+    # sklearn's step__name form is kept; a fixed split gets the whole arrays
+    _FIT_PARAMS.clear()
+    compare({"pipe": pipe}, X[:70], y[:70], test=(X[70:], y[70:]),
+            fit_params={"clf__votes": votes[:70]})
+    assert len(_FIT_PARAMS) == 1
+    np.testing.assert_array_equal(_FIT_PARAMS[0][1], votes[:70])
+    with pytest.raises(ValueError, match=r"fit_params\['votes'\] has 10 entries for 105"):
+        compare(models, X, y, cv=2, fit_params={"votes": votes[:10]})
+    with pytest.raises(ValueError, match="fit_params must be a dict"):
+        compare(models, X, y, cv=2, fit_params=[votes])
+    _FIT_PARAMS.clear()
+    with pytest.raises(ValueError, match=r"Model 'r' cannot take the fit parameter "
+                                         r"'votes': _Recorder.fit accepts only X and y"):
+        compare({"b": _FitParamsRecorder(), "r": _Recorder()}, X, y, cv=2,
+                fit_params={"votes": votes})
+    assert not _FIT_PARAMS  # checked before any fit
+    with pytest.raises(ValueError, match="'clf__beta': _FitParamsRecorder.fit accepts"):
+        compare({"pipe": pipe}, X, y, cv=2, fit_params={"beta": 1})
+    with pytest.raises(ValueError, match="name the same parameter of model 'pipe' twice"):
+        compare({"pipe": pipe}, X, y, cv=2, fit_params={"votes": votes, "clf__votes": votes})
+    # a make_model Pipeline: sample_weight reaches its SVC (unit weights change nothing)
+    hog = {"hog": make_model("hog_svm", size=32)}
+    weighted = compare(hog, X, y, cv=2, fit_params={"sample_weight": np.ones(len(y))})
+    np.testing.assert_allclose(weighted.scores()["hog"], compare(hog, X, y, cv=2).scores()["hog"])
+
+
 def test_compare_errors(faces):
     X, y = faces.images, faces.names
     with pytest.raises(ValueError, match="Unknown model 'nope'"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import sys
 import time
@@ -96,10 +97,81 @@ def _history(est):
     return rows
 
 
-def _fit_and_score(name, estimator, fold, X_train, y_train, X_test, y_test, labels):
+def _check_fit_params(fit_params, n):
+    """``fit_params`` as a dict, and the names of its per-sample values."""
+    if fit_params is None:
+        return {}, set()
+    if not isinstance(fit_params, dict) or not all(
+        isinstance(k, str) and k for k in fit_params
+    ):
+        raise ValueError(
+            "fit_params must be a dict {name of a fit parameter: value}, e.g. "
+            f"{{'sample_weight': w}}; got {fit_params!r:.80}."
+        )
+    params, per_sample = {}, set()
+    for key, value in fit_params.items():
+        if not isinstance(value, (list, tuple, np.ndarray)) and getattr(value, "ndim", 0):
+            value = np.asarray(value)  # a pandas Series, a tensor: sliced by position
+        if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0):
+            if n_samples(value) != n:
+                raise ValueError(
+                    f"fit_params[{key!r}] has {n_samples(value)} entries for {n} "
+                    "samples: a per-sample fit parameter needs one entry (row) per "
+                    "sample of X. Pass other values as scalars or dicts."
+                )
+            per_sample.add(key)
+        params[key] = value
+    return params, per_sample
+
+
+def _fold_fit_params(params, per_sample, train):
+    """The fit parameters of one fold: per-sample values at the ``train`` indices."""
+    return {k: take_samples(v, train) if k in per_sample else v for k, v in params.items()}
+
+
+def _route_fit_params(name, estimator, params):
+    """Parameter names for ``estimator.fit``, checked against what it accepts.
+
+    A plain name goes to a Pipeline's final step (``clf__votes``, down nested
+    Pipelines); a ``step__name`` is kept as given.
+    """
+    from sklearn.pipeline import Pipeline
+
+    prefix, final = "", estimator
+    while isinstance(final, Pipeline):
+        step, final = final.steps[-1]
+        prefix += f"{step}__"
+    routed = {(k if "__" in k else prefix + k): k for k in params}
+    if len(routed) < len(params):
+        raise ValueError(
+            f"fit_params {sorted(params)} name the same parameter of model {name!r} "
+            f"twice (a plain name goes to its final step, as {prefix}<name>)."
+        )
+    for key in routed:
+        target, rest = estimator, key
+        while isinstance(target, Pipeline) and "__" in rest:
+            step, rest = rest.split("__", 1)
+            target = dict(target.steps).get(step)
+        try:
+            sig = inspect.signature(target.fit)
+        except (AttributeError, TypeError, ValueError):
+            continue  # a step that is not there or not inspectable: fit says
+        kinds = {p.kind for p in sig.parameters.values()}
+        if rest not in sig.parameters and inspect.Parameter.VAR_KEYWORD not in kinds:
+            accepted = [p for p in sig.parameters if p not in ("X", "y")]
+            raise ValueError(
+                f"Model {name!r} cannot take the fit parameter {key!r}: "
+                f"{type(target).__name__}.fit accepts {accepted or 'only X and y'}. "
+                "Leave it out of fit_params or compare models whose fit takes it."
+            )
+    return routed
+
+
+def _fit_and_score(name, estimator, fold, X_train, y_train, X_test, y_test, labels,
+                   fit_params=None):
     est = clone(estimator)
     start = time.perf_counter()
-    est.fit(X_train, y_train)
+    est.fit(X_train, y_train, **(fit_params or {}))
     fit_time = time.perf_counter() - start
     start = time.perf_counter()
     y_pred = np.asarray(est.predict(X_test))
@@ -188,6 +260,7 @@ def compare(
     random_state=0,
     dataset=None,
     verbose=0,
+    fit_params=None,
 ):
     """Evaluate several estimators on exactly the same folds.
 
@@ -241,6 +314,18 @@ def compare(
         A name for the data, shown in the report's title.
     verbose : int, default=0
         A tqdm progress bar over estimators x folds (on stderr) when > 0.
+    fit_params : dict of str to array-like or object, or None, default=None
+        Extra arguments of every estimator's ``fit``, such as
+        ``{"sample_weight": w}`` or soft labels ``{"votes": V}`` with ``V``
+        of shape (n_samples, n_classes). An array-like (ndarray, list,
+        tuple) must have one entry (row) per sample of ``X`` and is sliced
+        with each fold's training indices, as ``X`` and ``y`` are (with
+        ``test``, the one fit gets it whole); any other value (a scalar, a
+        dict) is passed as given. A plain name goes to a Pipeline's final
+        step, so the Pipelines of :func:`skfer.models.make_model` get
+        ``"sample_weight"`` as ``svc__sample_weight`` (``'hog_svm'``); a name
+        in scikit-learn's ``step__name`` form is passed as given. Every
+        estimator must accept every name (checked before any fit).
 
     Returns
     -------
@@ -251,7 +336,8 @@ def compare(
     ------
     ValueError
         For an unknown model spec, inconsistent lengths, ``test`` together
-        with ``cv``/``groups``, or more folds than subjects.
+        with ``cv``/``groups``, more folds than subjects, or a fit parameter
+        of the wrong length or that an estimator's ``fit`` does not take.
 
     See Also
     --------
@@ -290,6 +376,11 @@ def compare(
         groups = np.asarray(groups)
         if len(groups) != n:
             raise ValueError(f"groups has {len(groups)} entries for {n} samples.")
+    params, per_sample = _check_fit_params(fit_params, n)
+    routes = {name: _route_fit_params(name, est, params) for name, est in models.items()}
+
+    def routed(name, fold_params):
+        return {key: fold_params[k] for key, k in routes[name].items()}
 
     if test is not None:
         if cv is not None or groups is not None:
@@ -316,19 +407,22 @@ def compare(
         def tasks():
             for name, est in models.items():
                 bar_note(name, 1, 1)
-                yield delayed(_fit_and_score)(name, est, 0, X, y, X_test, y_test, labels)
+                yield delayed(_fit_and_score)(name, est, 0, X, y, X_test, y_test, labels,
+                                              routed(name, params))
     else:
         splits, desc = _make_splits(cv, y, groups, random_state)
         labels = label_order(y)
         chance_y = y
         n_folds = len(splits)
+        fold_params = [_fold_fit_params(params, per_sample, tr) for tr, _ in splits]
 
         def tasks():
             for name, est in models.items():
                 for k, (tr, te) in enumerate(splits):
                     bar_note(name, k + 1, n_folds)
                     yield delayed(_fit_and_score)(
-                        name, est, k, take_samples(X, tr), y[tr], take_samples(X, te), y[te], labels
+                        name, est, k, take_samples(X, tr), y[tr], take_samples(X, te),
+                        y[te], labels, routed(name, fold_params[k]),
                     )
 
     bar = tqdm(total=len(models) * n_folds, desc="compare", unit="fit",
