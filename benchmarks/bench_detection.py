@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from skfer._image import map_images, read_image  # noqa: E402
-from skfer.preprocessing._faces import _match_boxes, detect_faces  # noqa: E402
+from skfer.faces import detect_faces, match_boxes  # noqa: E402
 
 
 def _floats_or_ints(text):
@@ -109,7 +109,8 @@ def run_config(manifest, images, params, *, n_jobs=None, repeat=1):
         n_faces += item["faces"]
         if "boxes_ltwh" in item:
             truth = _truth(item)
-            matched, false = _match_boxes(truth, boxes, 0.3)
+            matched = len(match_boxes(truth, boxes, 0.3))
+            false = len(boxes) - matched
             row.update(tp=matched, fp=false)
             tp, fp, n_truth = tp + matched, fp + false, n_truth + len(truth)
             found += matched

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_detection import _load, _truth  # noqa: E402
 
-from skfer.preprocessing._faces import _match_boxes  # noqa: E402
+from skfer.faces import match_boxes  # noqa: E402
 from skfer.pretrained import detect_emotions, load  # noqa: E402
 
 
@@ -79,7 +79,8 @@ def end_to_end(data, repeat, n_jobs, flip):
         boxes = [f["box"] for f in faces]
         if "boxes_ltwh" in item:
             truth = _truth(item)
-            matched, false = _match_boxes(truth, boxes, 0.3)
+            matched = len(match_boxes(truth, boxes, 0.3))
+            false = len(boxes) - matched
             tp, fp, n_truth = tp + matched, fp + false, n_truth + len(truth)
         else:
             over += max(0, len(boxes) - item["faces"])

@@ -59,9 +59,7 @@ __all__ = [
     "box_iou",
     "center_box",
     "detect_faces",
-    "find_eyes",
-    "import_cv2",
-    "level_eyes",
+    "input_size_of",
     "make_detector",
     "match_boxes",
     "register_detector",
@@ -159,6 +157,14 @@ def suppress_boxes(boxes, scores, iou_threshold=0.3, contain_threshold=0.5):
     -------
     kept : ndarray of int
         The indices of the boxes kept, largest area first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfer.faces import suppress_boxes
+    >>> boxes = np.array([[0, 0, 100, 100], [10, 10, 30, 30], [300, 0, 40, 40]])
+    >>> suppress_boxes(boxes, np.ones(3)).tolist()  # the face inside a face goes
+    [0, 2]
     """
     boxes = np.asarray(boxes)
     if len(boxes) < 2:
@@ -217,7 +223,14 @@ def square_crop(image, box, margin):
 
 
 def center_box(shape):
-    """The largest centred square of an image of ``shape``, as an (x, y, w, h) box."""
+    """The largest centred square of an image of ``shape``, as an (x, y, w, h) box.
+
+    Examples
+    --------
+    >>> from skfer.faces import center_box
+    >>> center_box((60, 80, 3))
+    (10, 0, 60, 60)
+    """
     height, width = shape[:2]
     side = min(height, width)
     return ((width - side) // 2, (height - side) // 2, side, side)
@@ -246,6 +259,14 @@ class Detections(NamedTuple):
     landmarks : ndarray of shape (n_faces, 5, 2) or None
         Eye centres (the face's left and right as seen in the image), nose
         tip and mouth corners as ``(x, y)``, for detectors that find them.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from skfer.faces import HaarDetector
+    >>> found = HaarDetector().detect(data.astronaut())
+    >>> found.boxes.shape, found.scores.shape, found.landmarks is None
+    ((1, 4), (1,), True)
     """
 
     boxes: np.ndarray
@@ -453,6 +474,17 @@ def register_detector(name, factory):
 
     ``factory(**params)`` must return an object with a ``detect(image) ->``
     :class:`Detections` method and a ``has_landmarks`` attribute.
+
+    Examples
+    --------
+    >>> from skfer.faces import DETECTORS, HaarDetector, make_detector, register_detector
+    >>> class Strict(HaarDetector):  # Haar with a stricter default
+    ...     def __init__(self, *, min_neighbors=6):
+    ...         super().__init__(min_neighbors=min_neighbors)
+    >>> register_detector("strict", Strict)
+    >>> make_detector("strict").min_neighbors
+    6
+    >>> del DETECTORS["strict"]
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"A detector's name must be a non-empty str, got {name!r}.")
@@ -795,12 +827,16 @@ class FaceEngine:
         """The :class:`Detections` of one image (canonical, already validated)."""
         return self.detector.detect(image)
 
-    def crop(self, image, box, *, margin=None):
-        """The model's input for the face in ``box``: crop, align, resize, grey."""
-        crop = square_crop(image, box, self.margin if margin is None else margin)
+    def cut(self, image, box):
+        """The face in ``box`` at the photo's resolution: square crop, then alignment."""
+        crop = square_crop(image, box, self.margin)
         if self.align is not None:
             crop = ALIGNMENTS[self.align](crop)[0]
-        return self.finish(crop)
+        return crop
+
+    def crop(self, image, box):
+        """The model's input for the face in ``box``: :meth:`cut`, then :meth:`finish`."""
+        return self.finish(self.cut(image, box))
 
     def finish(self, crop):
         """Resize (``size``) and grey (``gray``) an already cut crop."""
@@ -827,6 +863,13 @@ def input_size_of(model):
 
     A skfer net's ``input_shape_``, else the size of a leading
     ``Resize`` step (one that does not keep the aspect ratio).
+
+    Examples
+    --------
+    >>> from skfer import pretrained
+    >>> from skfer.faces import input_size_of
+    >>> input_size_of(pretrained.load(face_detection=False))
+    (48, 48)
     """
     shape = getattr(_final(model), "input_shape_", None)
     if shape is not None and len(shape) >= 2:
@@ -866,6 +909,18 @@ class FaceRecognizer:
     engine : FaceEngine
     classes : list
         The model's classes.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from skfer import pretrained
+    >>> from skfer.faces import FaceRecognizer
+    >>> recognizer = FaceRecognizer(pretrained.load(face_detection=False))
+    >>> recognizer.engine.size
+    (48, 48)
+    >>> [faces] = recognizer.recognize([data.astronaut()])
+    >>> faces[0]["box"], faces[0]["emotion"]
+    ((177, 66, 97, 97), 'happy')
     """
 
     def __init__(self, model, *, engine=None, margin=None, batch_size=256, **engine_params):

@@ -8,7 +8,7 @@ import pytest
 from conftest import data_path
 
 from skfer import map_labels
-from skfer.__main__ import main
+from skfer.cli import main
 from skfer.datasets import make_faces
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from skfer.__main__ import main
+from skfer.cli import main
 
 
 def test_demo_finds_the_astronaut_and_writes_an_annotated_copy(tmp_path, capsys):

@@ -10,8 +10,8 @@ from skimage import data as skdata
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 
-from skfer.__main__ import main
 from skfer._image import read_image
+from skfer.cli import main
 from skfer.datasets import make_faces
 from skfer.io import load_model, save_model
 from skfer.models import make_model
@@ -199,7 +199,7 @@ def test_predict_usage_errors(hog_model, photos, tmp_path, capsys):
 
 
 def test_predict_crop_margin(hog_model, photos, tmp_path, monkeypatch, capsys):
-    from skfer.preprocessing import _faces
+    from skfer import faces as _faces
 
     margins = []
 
@@ -207,8 +207,8 @@ def test_predict_crop_margin(hog_model, photos, tmp_path, monkeypatch, capsys):
         margins.append(margin)
         return crop(image, box, margin)
 
-    crop = _faces._square_crop
-    monkeypatch.setattr(_faces, "_square_crop", recording_crop)
+    crop = _faces.square_crop
+    monkeypatch.setattr(_faces, "square_crop", recording_crop)
     image = str(photos / "astronaut.png")
     faces = make_faces(n_samples=70, random_state=0)
     model = make_model("pca_lda").fit(faces.images, faces.target)

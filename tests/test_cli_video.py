@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from skfer import _cli_models, _cli_video
-from skfer.__main__ import main
-from skfer._cli_video import EmaTracker
 from skfer._image import read_image
+from skfer.cli import _predict as _cli_models
+from skfer.cli import _video as _cli_video
+from skfer.cli import main
 from skfer.datasets import make_faces
+from skfer.faces import FaceTracker as EmaTracker
+from skfer.faces import box_iou as _box_iou
+from skfer.faces import square_crop as _square_crop
 from skfer.io import save_model
 from skfer.models import make_model
-from skfer.preprocessing._faces import _box_iou, _square_crop
 
 FPS = 10.0
 

@@ -16,9 +16,10 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["MODELS", "detect_emotions", "load"]
+__all__ = ["DEFAULT", "MODELS", "detect_emotions", "load"]
 
-_DEFAULT = "fer2013_mini_xception"
+#: The name of the recommended shipped model (``load()``'s default).
+DEFAULT = "fer2013_mini_xception"
 
 
 def _weights_dir(name):
@@ -41,15 +42,15 @@ def _available():
 #: The shipped models: name -> model card (data, recipe, training time,
 #: PublicTest accuracy). ``'default'`` names the recommended one.
 MODELS = _available()
-if _DEFAULT in MODELS:
-    MODELS["default"] = MODELS[_DEFAULT]
+if DEFAULT in MODELS:
+    MODELS["default"] = MODELS[DEFAULT]
 
 
 def _check_name(name):
     if name not in MODELS:
         names = sorted(k for k in MODELS if k != "default")
         raise ValueError(f"Unknown pretrained model {name!r}; available: {names} or 'default'.")
-    return _DEFAULT if name == "default" else name
+    return DEFAULT if name == "default" else name
 
 
 def _load_net(name, device):

@@ -1,7 +1,8 @@
 """``skfer demo``: the shipped model on a photo, with nothing to download.
 
 By default it reads scikit-image's astronaut photo (it ships inside the
-scikit-image wheel), finds every face with :func:`skfer.pretrained.detect_emotions`,
+scikit-image wheel), finds every face with :func:`skfer.pretrained.detect_emotions`
+(the face engine of :mod:`skfer.faces`, as ``skfer predict``),
 prints each face's expression and writes an annotated copy of the photo.
 ``--image`` runs it on your own photo instead. ``--compare`` runs the older
 demo: the classical baselines compared on synthetic faces.
@@ -12,12 +13,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ._cli_common import error
+from ._common import error
 
 DEFAULT_OUT = "skfer_demo.png"
 
 
-def add_parser(subparsers):
+def format_parser(subparsers):
     """Register ``skfer demo``."""
     demo = subparsers.add_parser(
         "demo",
@@ -40,12 +41,12 @@ def add_parser(subparsers):
                       help="with --compare: parallel folds (default: all cores)")
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.set_defaults(func=run)
+    demo.set_defaults(func=main)
     return demo
 
 
 
-def run(args):
+def main(args):
     """Run ``skfer demo`` from parsed arguments; returns the exit status."""
     if args.compare:
         return run_compare(args)
@@ -53,9 +54,9 @@ def run(args):
 
     import numpy as np
 
-    from ._cli_models import _write_image, draw_faces
-    from ._image import read_image
-    from .pretrained import _DEFAULT, MODELS, detect_emotions, load
+    from .._image import read_image
+    from ..pretrained import DEFAULT, MODELS, detect_emotions, load
+    from ._draw import draw_faces, write_image
 
     if args.image is None:
         from skimage import data
@@ -74,7 +75,7 @@ def run(args):
     if out is not None and out.is_dir():
         return error("demo", f"--out '{out}' is a folder; give a file name such as {out / DEFAULT_OUT}.")
 
-    name = _DEFAULT
+    name = DEFAULT
     card = MODELS[name]
     model = load(name, face_detection=False, test_time_flip=True)
     t = time.perf_counter()
@@ -94,7 +95,7 @@ def run(args):
     if out is not None:
         drawn = [(f["box"], f["emotion"], f["probabilities"][f["emotion"]]) for f in faces]
         try:
-            written = _write_image(draw_faces(image, drawn, model.classes_), out)
+            written = write_image(draw_faces(image, drawn, model.classes_), out)
         except OSError as exc:
             return error("demo", f"cannot write '{out}': {exc}")
         print(f"Annotated copy: {written}")
@@ -110,9 +111,9 @@ def run_compare(args):
     """``skfer demo --compare``: the classical baselines on synthetic faces."""
     import numpy as np
 
-    from .baselines import BASELINES
-    from .datasets import make_faces
-    from .evaluation import compare
+    from ..baselines import BASELINES
+    from ..datasets import make_faces
+    from ..evaluation import compare
 
     faces = make_faces(n_samples=args.n_samples, random_state=args.random_state)
     n_groups = len(np.unique(faces.groups))

@@ -4,8 +4,8 @@
 :class:`cv2.VideoCapture`, detects and classifies the faces of every
 ``every``-th frame (the faces of a batch of frames go through the net
 together), prints one JSON line per processed frame and face and can write
-an annotated copy of the video. :class:`EmaTracker` smooths each face's
-probabilities over time.
+an annotated copy of the video. :class:`skfer.faces.FaceTracker` follows
+the faces and smooths their probabilities over time.
 """
 
 from __future__ import annotations
@@ -37,89 +37,6 @@ _FALLBACK_FPS = 25.0
 def is_video(path):
     """Whether ``path`` has one of :data:`VIDEO_EXTENSIONS`."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-class EmaTracker:
-    """Exponential moving average of each face's probabilities over time.
-
-    Faces are tracked between processed frames by their boxes: pairs (track,
-    face) are matched greedily in decreasing box IoU, each track and face at
-    most once, down to ``iou_threshold``. A matched face's smoothed
-    probabilities are ``s = alpha * p + (1 - alpha) * s_previous`` with
-    ``alpha = 2 / (span + 1)`` (the span of pandas' ``ewm``: ``span=1`` is
-    no smoothing); an unmatched face starts a new track with ``s = p``. A
-    track whose face is not found in a processed frame is kept for up to
-    ``max_missed`` more processed frames (face detections flicker), then
-    dropped.
-
-    Parameters
-    ----------
-    span : int
-        ``--smooth K``, >= 1.
-    iou_threshold : float, default=0.3
-    max_missed : int, default=5
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> tracker = EmaTracker(3)                      # alpha = 0.5
-    >>> tracker.update([(0, 0, 10, 10)], np.array([[1.0, 0.0]])).tolist()
-    [[1.0, 0.0]]
-    >>> tracker.update([(1, 0, 10, 10)], np.array([[0.0, 1.0]])).tolist()
-    [[0.5, 0.5]]
-    """
-
-    def __init__(self, span, *, iou_threshold=0.3, max_missed=5):
-        if span < 1:
-            raise ValueError(f"span must be >= 1, got {span!r}.")
-        self.alpha = 2.0 / (span + 1.0)
-        self.iou_threshold = iou_threshold
-        self.max_missed = max_missed
-        self.tracks = []  # [{"box", "proba", "missed"}]
-
-    def update(self, boxes, proba):
-        """Smoothed probabilities ``(n_faces, n_classes)`` of one processed frame."""
-        from .preprocessing._faces import _box_iou
-
-        proba = np.asarray(proba, dtype=np.float64)
-        if proba.ndim != 2 or len(proba) != len(boxes):
-            raise ValueError(f"proba must be (n_faces, n_classes) with one row per box, "
-                             f"got shape {proba.shape} for {len(boxes)} boxes.")
-        pairs = sorted(
-            ((_box_iou(track["box"], box), -t, -f)
-             for t, track in enumerate(self.tracks) for f, box in enumerate(boxes)),
-            reverse=True,
-        )
-        track_of = {}
-        used = set()
-        for iou, t, f in pairs:
-            if iou < self.iou_threshold:
-                break
-            t, f = -t, -f
-            if t not in used and f not in track_of:
-                used.add(t)
-                track_of[f] = t
-        smoothed = np.empty_like(proba)
-        new = []
-        for f, box in enumerate(boxes):
-            if f in track_of:
-                track = self.tracks[track_of[f]]
-                track["proba"] = self.alpha * proba[f] + (1.0 - self.alpha) * track["proba"]
-                track["box"] = tuple(box)
-                track["missed"] = 0
-            else:
-                track = {"box": tuple(box), "proba": proba[f].copy(), "missed": 0}
-                new.append(track)
-            smoothed[f] = track["proba"]
-        kept = []
-        for t, track in enumerate(self.tracks):
-            if t not in used:
-                track["missed"] += 1
-                if track["missed"] > self.max_missed:
-                    continue
-            kept.append(track)
-        self.tracks = kept + new
-        return smoothed
 
 
 class _AnnotatedVideo:
@@ -162,8 +79,8 @@ def predict_video(path, rel, p, *, every, smooth):
     """Classify the faces of one video; returns ``(n_faces, failed)``.
 
     ``p`` is the ``_Predictor`` of ``skfer predict`` (see
-    :mod:`skfer._cli_models`): it detects, crops, classifies, explains,
-    draws and prints.
+    :mod:`skfer.cli._predict`): it finds and classifies faces (through the
+    face engine), explains and draws.
     """
     import cv2
 
@@ -177,7 +94,9 @@ def predict_video(path, rel, p, *, every, smooth):
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     count = int(count) if count and math.isfinite(count) and count > 0 else None
-    tracker = EmaTracker(smooth) if smooth else None
+    from ..faces import FaceTracker
+
+    tracker = FaceTracker(smooth) if smooth else None
     writer = None if p.annotate is None else _AnnotatedVideo(p.annotate / rel, fps, path)
     state = {"faces": 0, "failed": False, "drawn": [], "explained": 0, "writer": writer}
     frame_bar = None
@@ -230,14 +149,14 @@ def _flush(pending, path, rel, fps, p, tracker, state):
     if not pending:
         return
     frames = [rgb for _, rgb, processed in pending if processed]
-    found = p.map(p.detect_and_crop, frames)
-    crops = [c for _, cs in found for c in cs]
+    found = p.map(p.find, frames)
+    crops = [c for _, cs, _ in found for c in cs]
     labels, proba = p.classify(crops)
     k = 0
     results = iter(found)
     for index, rgb, processed in pending:
         if processed:
-            boxes, face_crops = next(results)
+            boxes, face_crops, shown = next(results)
             n = len(boxes)
             rows = None if proba is None else proba[k:k + n]
             frame_labels = labels[k:k + n]
@@ -265,7 +184,7 @@ def _flush(pending, path, rel, fps, p, tracker, state):
                 stem = rel.with_suffix("")
                 names = [stem.with_name(f"{stem.name}_frame{index}_face{i}.png")
                          for i in range(n)]
-                if p.explain_faces(face_crops, frame_labels, rows, names, [path] * n):
+                if p.explain_faces(face_crops, shown, frame_labels, rows, names, [path] * n):
                     state["failed"] = True
         if state["writer"] is not None and rgb is not None:
             try:

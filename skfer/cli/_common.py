@@ -1,9 +1,10 @@
-"""What the ``skfer`` subcommands share: model specs, ``--param`` parsing, dataset loading."""
+"""What the ``skfer`` subcommands share: usage errors, model specs, ``--param`` parsing, dataset loading."""
 
 from __future__ import annotations
 
 import ast
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ def build_models(specs, params, *, budget=None, max_epochs=None, random_state=0)
     model accepts is an error. ``budget`` and ``max_epochs`` go to the deep
     models.
     """
-    from .models import make_model
+    from ..models import make_model
 
     specs = [s.strip() for s in specs.split(",") if s.strip()]
     if not specs:
@@ -96,17 +97,41 @@ def build_models(specs, params, *, budget=None, max_epochs=None, random_state=0)
     return models
 
 
-def load_for_compare(dataset, path, *, test_split=None, max_samples=None, random_state=0,
-                     verbose=0):
-    """Load a dataset as :func:`compare` takes it.
+@dataclass
+class LoadedData:
+    """A dataset as ``skfer compare`` and ``skfer train`` use it.
 
-    Returns a dict with ``X``, ``y`` (canonical emotion names), ``groups``,
-    ``test`` (``(X_test, y_test)`` or None), ``n_images`` and ``note`` (a
-    description of the data).
+    Attributes
+    ----------
+    X, y : the training images and their labels (canonical emotion names).
+    groups : ndarray or None
+        Subject ids of the training images, when the dataset has them.
+    test : tuple (X_test, y_test) or None
+        The dataset's own test split, when it has splits.
+    train_split, test_split : str or None
+        The names of those splits in the dataset (e.g. 'Training', 'PublicTest').
+    n_images : int
+        Images in the dataset as loaded (all splits).
+    note : str
+        A description of the data for the user.
     """
-    from . import map_labels
-    from .datasets import DATASETS, load_dataset
-    from .evaluation._utils import take_samples as _take
+
+    X: object
+    y: np.ndarray
+    groups: np.ndarray | None
+    test: tuple | None
+    train_split: str | None
+    test_split: str | None
+    n_images: int
+    note: str
+
+
+def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=0,
+              verbose=0):
+    """Load a dataset for ``skfer compare`` / ``skfer train``: a :class:`LoadedData`."""
+    from .. import map_labels
+    from ..datasets import DATASETS, load_dataset
+    from ..evaluation._utils import take_samples
 
     if dataset not in DATASETS:
         raise UsageError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -124,7 +149,7 @@ def load_for_compare(dataset, path, *, test_split=None, max_samples=None, random
     y = map_labels(data.target, data.target_names, unknown="keep").astype(str)
     groups = None if data.get("groups") is None else np.asarray(data.groups)
     n_images = len(y)
-    test = None
+    test = train_name = test_name = None
     split = data.get("split")
     if split is not None:
         split = np.asarray(split).astype(str)
@@ -140,8 +165,8 @@ def load_for_compare(dataset, path, *, test_split=None, max_samples=None, random
             )
         tr = np.flatnonzero(split == train_name)
         te = np.flatnonzero(split == test_name)
-        test = (_take(X, te), y[te])
-        X, y, groups = _take(X, tr), y[tr], None
+        test = (take_samples(X, te), y[te])
+        X, y, groups = take_samples(X, tr), y[tr], None
         note = f"{train_name} ({len(tr)} images) -> {test_name} ({len(te)} images)"
     else:
         note = f"{n_images} images"
@@ -158,8 +183,8 @@ def load_for_compare(dataset, path, *, test_split=None, max_samples=None, random
             idx, _ = train_test_split(np.arange(len(y)), train_size=max_samples,
                                       stratify=strat, random_state=random_state)
             idx = np.sort(idx)
-            X, y = _take(X, idx), y[idx]
+            X, y = take_samples(X, idx), y[idx]
             groups = None if groups is None else groups[idx]
             note += f", {max_samples} training images sampled"
-    return {"X": X, "y": y, "groups": groups, "test": test, "n_images": n_images,
-            "note": note}
+    return LoadedData(X=X, y=y, groups=groups, test=test, train_split=train_name,
+                      test_split=test_name, n_images=n_images, note=note)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import UsageError, build_models, error, load_for_compare, parse_params
+from ._common import UsageError, build_models, error, load_data, parse_params
 
 _DESCRIPTION = """\
 Compare FER models on one dataset, every model on exactly the same folds.
@@ -27,9 +27,9 @@ examples:
   skfer compare --dataset folder --data my_faces/ --models hog_svm --param svc__C=1
 """
 
-def add_parser(subparsers):
+def format_parser(subparsers):
     """Register the ``compare`` subcommand on an argparse ``subparsers`` object."""
-    from .datasets import DATASETS
+    from ..datasets import DATASETS
 
     p = subparsers.add_parser(
         "compare",
@@ -68,14 +68,14 @@ def add_parser(subparsers):
     p.add_argument("--random-state", type=int, default=0,
                    help="seed of the models and of any shuffling (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=main)
     return p
 
 
 
-def run(args):
+def main(args):
     """Run ``skfer compare`` from parsed arguments; returns the exit status."""
-    from .evaluation import compare
+    from ..evaluation import compare
 
     verbose = 0 if args.quiet else 1
     try:
@@ -86,11 +86,11 @@ def run(args):
         params = parse_params(args.param)
         models = build_models(args.models, params, budget=args.budget,
                               max_epochs=args.max_epochs, random_state=args.random_state)
-        data = load_for_compare(args.dataset, args.data, test_split=args.test_split,
+        data = load_data(args.dataset, args.data, test_split=args.test_split,
                                 max_samples=args.max_samples,
                                 random_state=args.random_state, verbose=verbose)
-        groups = data["groups"]
-        if data["test"] is None and groups is not None:
+        groups = data.groups
+        if data.test is None and groups is not None:
             n_groups = len(np.unique(groups))
             if args.folds > n_groups:
                 raise UsageError(f"--folds {args.folds} is more than the {n_groups} "
@@ -98,17 +98,17 @@ def run(args):
     except UsageError as exc:
         return error("compare", exc)
 
-    if data["test"] is None:
-        _, counts = np.unique(data["y"], return_counts=True)
+    if data.test is None:
+        _, counts = np.unique(data.y, return_counts=True)
         if groups is None and counts.min() < args.folds:
             print(f"skfer compare: warning: the smallest class has {counts.min()} "
                   f"images, fewer than --folds {args.folds}.", file=sys.stderr)
-    name = f"{args.dataset} ({data['note']})"
+    name = f"{args.dataset} ({data.note})"
     print(f"skfer compare: {name}; models: {', '.join(models)}", flush=True)
     results = compare(
-        models, data["X"], data["y"], groups=groups,
-        cv=None if data["test"] is not None else args.folds,
-        test=data["test"], n_jobs=args.n_jobs, random_state=args.random_state,
+        models, data.X, data.y, groups=groups,
+        cv=None if data.test is not None else args.folds,
+        test=data.test, n_jobs=args.n_jobs, random_state=args.random_state,
         dataset=name, verbose=verbose,
     )
     print()

@@ -1,0 +1,69 @@
+"""The ``skfer`` command line: a small entry point and one module per command.
+
+Each command module has ``format_parser(subparsers)``, which registers its
+sub-parser, and ``main(args)``, which runs it and returns the exit status;
+they parse arguments, call the library and print. Shared pieces:
+:mod:`skfer.cli._common` (usage errors, model specs, ``--param``, dataset
+loading) and :mod:`skfer.cli._draw` (annotated images, Grad-CAM pictures).
+
+* ``skfer demo`` (:mod:`skfer.cli._demo`): the shipped model on a photo.
+* ``skfer compare`` (:mod:`skfer.cli._compare`): models on the same folds, a report.
+* ``skfer train`` (:mod:`skfer.cli._train`): one model, saved to a model file.
+* ``skfer predict`` (:mod:`skfer.cli._predict`, videos in
+  :mod:`skfer.cli._video`): every face of photos and videos, as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser():
+    """The argument parser of the ``skfer`` command.
+
+    Examples
+    --------
+    >>> from skfer.cli import build_parser
+    >>> build_parser().parse_args(["predict", "photo.jpg"]).paths
+    ['photo.jpg']
+    """
+    from . import _compare, _demo, _predict, _train
+
+    parser = argparse.ArgumentParser(
+        prog="skfer", description="Facial expression recognition for the scikit-learn world."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    for command in (_demo, _compare, _train, _predict):
+        command.format_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``skfer`` command line; returns the exit status.
+
+    Examples
+    --------
+    >>> from skfer.cli import main
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    0...
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .. import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"skfer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
