@@ -27,6 +27,7 @@ output images share one shape and dtype, and a list of arrays otherwise.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -204,42 +205,80 @@ def check_image(img, name="image"):
     return img
 
 
-def image_shape_of(n_features, image_shape=None):
-    """Image shape for flat vectors of ``n_features`` values.
+def image_shape_of(n_features, image_shape=None, *, name="image_shape", frames=False):
+    """Shape of one sample for flat vectors of ``n_features`` values.
 
-    ``image_shape`` given: checked against ``n_features`` and returned as a
-    tuple; one entry may be -1 (inferred, as in numpy's reshape). ``None``: a square grey image when ``n_features`` is a perfect
-    square (2304 -> (48, 48)), else a ``ValueError`` asking for the shape.
+    The one place where skfer turns a flat row back into an image (or a
+    sequence of frames), for the transformers and the neural estimators.
+
+    Parameters
+    ----------
+    n_features : int
+        Values per flat sample.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(H, W, C)`` (with ``frames``: ``(T, H, W)`` or
+        ``(T, H, W, C)``), checked against ``n_features``; one entry may be
+        -1 (inferred, as in numpy's reshape). ``None``: a square grey image
+        when ``n_features`` is a perfect square (2304 -> (48, 48)), else a
+        ``ValueError`` asking for the shape.
+    name : str, default='image_shape'
+        The parameter's name in error messages.
+    frames : bool, default=False
+        The shape has a leading time axis (frame sequences).
+
+    Returns
+    -------
+    shape : tuple of int
+        All entries resolved; a trailing single channel is dropped
+        (``(48, 48, 1)`` -> ``(48, 48)``).
+
+    Examples
+    --------
+    >>> from skfer._image import image_shape_of
+    >>> image_shape_of(2304), image_shape_of(12, (3, -1)), image_shape_of(12, (2, 2, 3))
+    ((48, 48), (3, 4), (2, 2, 3))
     """
+    layout = "(T, H, W) or (T, H, W, C)" if frames else "(H, W) or (H, W, C)"
     if image_shape is None:
         side = math.isqrt(int(n_features))
-        if side * side != n_features or side == 0:
+        if frames or side * side != n_features or side == 0:
             raise ValueError(
                 f"Got flat input with {n_features} features, which is not a square "
-                "grey image; pass image_shape=(H, W) or (H, W, C) so the vectors "
-                "can be turned back into images."
+                f"grey image; pass {name}={layout} so the vectors can be turned "
+                "back into images."
             )
         return (side, side)
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) not in (2, 3) or shape.count(-1) > 1 or any(s == 0 or s < -1 for s in shape):
+    try:
+        shape = tuple(image_shape)
+    except TypeError:
+        shape = ()
+    n_axes = (3, 4) if frames else (2, 3)
+    if (
+        len(shape) not in n_axes
+        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape)
+        or shape.count(-1) > 1
+        or any(s == 0 or s < -1 for s in shape)
+    ):
         raise ValueError(
-            f"image_shape must be (H, W) or (H, W, C) of positive ints (one of them "
-            f"may be -1, inferred as in numpy's reshape), got {image_shape!r}."
+            f"{name} must be {layout} of positive ints (one of them may be -1, "
+            f"inferred as in numpy's reshape), got {image_shape!r}."
         )
+    shape = tuple(int(s) for s in shape)
     if -1 in shape:
         known = int(np.prod([s for s in shape if s != -1]))
         if n_features % known:
             raise ValueError(
-                f"image_shape={shape} cannot hold {n_features} features per sample."
+                f"{name}={shape} cannot hold {n_features} features per sample "
+                f"({n_features} is not a multiple of {known})."
             )
         shape = tuple(n_features // known if s == -1 else s for s in shape)
     if int(np.prod(shape)) != n_features:
         raise ValueError(
-            f"image_shape={shape} holds {int(np.prod(shape))} values but the flat "
+            f"{name}={shape} holds {int(np.prod(shape))} values but the flat "
             f"input has {n_features} features per sample."
         )
-    if len(shape) == 3 and shape[2] == 1:
-        shape = shape[:2]
+    if len(shape) == n_axes[1] and shape[-1] == 1:
+        shape = shape[:-1]
     return shape
 
 

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from skfer.preprocessing import (
+    FaceAligner,
     Flatten,
     Grayscale,
     HOGFeatures,
@@ -99,18 +103,48 @@ def test_stateless_transformers_work_unfitted(est):
 @pytest.mark.parametrize(
     "est, msg",
     [
-        (Resize(size=0), "size must be a positive int"),
-        (Resize(interpolation="bogus"), "interpolation must be one of"),
-        (Normalize(method="zscore"), "method must be one of"),
-        (Normalize(method="clahe", clip_limit=-1), "clip_limit"),
-        (HOGFeatures(orientations=0), "orientations"),
-        (LBPFeatures(grid=(0, 2)), "grid"),
-        (ImageReader(mode="bgr"), "mode must be"),
+        # sklearn's _parameter_constraints: InvalidParameterError (a ValueError)
+        # naming the parameter, the estimator, what is allowed and what was got.
+        (Resize(size=0), r"'size' parameter of Resize must be an int in the range \[1, inf\)"),
+        (Resize(interpolation="bogus"), r"'interpolation' parameter of Resize must be a str among"),
+        (Normalize(method="zscore"), r"'method' parameter of Normalize must be a str among"),
+        (Normalize(method="clahe", clip_limit=-1), r"'clip_limit' parameter of Normalize must be"),
+        (HOGFeatures(orientations=0), r"'orientations' parameter of HOGFeatures"),
+        (ImageReader(mode="bgr"), r"'mode' parameter of ImageReader must be a str among.*'gray'"),
+        (Grayscale(n_jobs="all"), r"'n_jobs' parameter of Grayscale must be None or an instance of 'int'"),
+        # what constraints cannot say, checked by code
+        (LBPFeatures(grid=(0, 2)), r"grid must be a positive int or \(height, width\)"),
+        (Resize(size=(48, 0)), r"size must be a positive int or \(height, width\), got \(48, 0\)"),
+        (Normalize(tile_grid_size=(8,)), "tile_grid_size must be a positive int"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(est, msg):
-    with pytest.raises(ValueError, match=msg):
-        est.fit(_images())
+    methods = ["fit", "fit_transform"]
+    if not est.__sklearn_tags__().requires_fit:
+        methods.append("transform")  # a stateless step checks them unfitted too
+    for method in methods:
+        with pytest.raises(ValueError, match=msg):
+            getattr(clone(est), method)(_images())
+
+
+ALL_TRANSFORMERS = [
+    Resize(),
+    Grayscale(),
+    Normalize(),
+    ImageReader(),
+    Flatten(),
+    HOGFeatures(),
+    LBPFeatures(),
+    FaceAligner(),
+]
+
+
+@pytest.mark.parametrize("est", ALL_TRANSFORMERS, ids=lambda e: type(e).__name__)
+def test_parameter_constraints_cover_every_parameter(est):
+    """sklearn's own check: one constraint per parameter, and fit and
+    fit_transform raise InvalidParameterError for a value of a wrong type
+    or out of range, before looking at the data."""
+    check_param_validation(type(est).__name__, est)
 
 
 def test_image_shape_with_minus_one_and_its_errors():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import validate_data
+from numbers import Integral
 
-from .._image import check_images, map_images, stack_images
+import numpy as np
+from sklearn import get_config
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._image import check_images, image_shape_of, map_images, stack_images
 
 
 def _looks_like_images(X):
@@ -21,24 +24,61 @@ def _looks_like_images(X):
     return isinstance(X, str) or hasattr(X, "__fspath__")
 
 
-class BaseImageTransformer(TransformerMixin, BaseEstimator):
-    """Base class: validates ``X`` by the image convention and maps per image.
+#: Constraint of an ``image_shape`` parameter (its entries are checked, for
+#: flat input, by :func:`skfer._image.image_shape_of`).
+IMAGE_SHAPE = [None, "array-like"]
 
-    Subclasses implement ``_transform_one(image) -> image``; they may set
-    ``_accepts_flat = True`` (and take an ``image_shape`` parameter) to also
-    accept flat input ``(n_samples, n_features)``, in which case flat input
-    gives flat output. ``fit`` learns nothing but what it checks, so these
-    transformers may also be used without fitting.
+
+class BaseImageTransformer(TransformerMixin, BaseEstimator):
+    """Base class: validates ``X`` once per call and maps a function per image.
+
+    Every public method validates its input once: ``fit``, ``transform``
+    and ``fit_transform`` (which does not go through ``fit`` then
+    ``transform``) check the parameters (sklearn's ``_parameter_constraints``,
+    then :meth:`_validate_params_values` for what constraints cannot say)
+    and then ``X`` by the image convention, with one call of
+    :func:`skfer._image.check_images`; the validated images go to
+    :meth:`_fit_images` and :meth:`_transform_images`, which trust them.
+
+    Subclasses implement ``_transform_one(image) -> image`` (or override
+    ``_transform_images``); they may set ``_accepts_flat = True`` (and take
+    an ``image_shape`` parameter) to also accept flat input
+    ``(n_samples, n_features)``, in which case flat input gives flat output.
+    ``fit`` learns nothing but what it checks: these transformers are
+    stateless (``requires_fit`` is False and ``__sklearn_is_fitted__`` is
+    True), so they work unfitted, also as steps of a fitted Pipeline.
+    Subclasses that learn at fit set ``requires_fit`` back to True and
+    answer ``__sklearn_is_fitted__`` from their fitted attributes.
     """
 
     _accepts_flat = False
     _parallel_prefer = "threads"
 
+    #: sklearn's constraints of ``n_jobs`` and ``verbose``, which every image
+    #: transformer but Flatten takes; a subclass extends them
+    #: (``{**BaseImageTransformer._parameter_constraints, "image_shape":
+    #: IMAGE_SHAPE, ...}``) so its constraints name exactly its parameters.
+    _parameter_constraints: dict = {
+        "n_jobs": [None, Integral],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------ validation
+    def _check_params(self):
+        """Check the parameters: sklearn's constraints, then the code checks."""
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+        self._validate_params_values()
+
+    def _validate_params_values(self):
+        """Checks the constraints cannot express; raise ValueError on bad values."""
+
     def _check_input(self, X, *, reset):
-        """Validate ``X``; return ``(images, flat)``."""
+        """Validate ``X`` (the one full validation of a call); return ``(images, flat)``."""
         if self._accepts_flat and not _looks_like_images(X):
             # Flat vectors (or sparse, 1-D, array-likes): sklearn's validation
-            # gives the usual messages for them (n_features_in_, NaN, dtype).
+            # gives the usual messages for them (n_features_in_, NaN, dtype),
+            # then the rows are reshaped into images without a second check.
             X = validate_data(self, X, reset=reset, dtype="numeric")
             return self._flat_to_images(X), True
         if reset and hasattr(self, "n_features_in_"):
@@ -46,14 +86,19 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         return check_images(X, image_shape=getattr(self, "image_shape", None))
 
     def _flat_to_images(self, X):
-        """Turn validated flat input ``(n_samples, n_features)`` into images."""
-        images, _ = check_images(
-            X, allow_flat=True, image_shape=getattr(self, "image_shape", None)
-        )
-        return images
+        """Reshape validated flat input ``(n_samples, n_features)`` into images.
 
+        ``X`` went through :func:`~sklearn.utils.validation.validate_data`
+        (finite numbers, 2-D, at least one sample): only the pixel type is
+        brought to the convention, as :func:`skfer._image.check_images`
+        would (uint8 stays, bool -> uint8, others -> float32).
+        """
+        shape = image_shape_of(X.shape[1], getattr(self, "image_shape", None))
+        return _as_pixels(X.reshape((X.shape[0], *shape)))
+
+    # ------------------------------------------------------------ API
     def fit(self, X, y=None):
-        """Check ``X`` and return the transformer (nothing is learnt).
+        """Check the parameters and ``X``; return the transformer.
 
         Parameters
         ----------
@@ -65,12 +110,31 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        self._validate_params_values()
-        self._check_input(X, reset=True)
+        self._check_params()
+        images, _ = self._check_input(X, reset=True)
+        self._fit_images(images)
         return self
 
-    def _validate_params_values(self):
-        """Check parameter values; subclasses raise ValueError on bad ones."""
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit and transform ``X``, validating it once.
+
+        Parameters
+        ----------
+        X : images
+            See the image convention in :mod:`skfer`.
+        y : ignored
+        **fit_params : dict
+            Not used; accepted for the TransformerMixin signature.
+
+        Returns
+        -------
+        images : ndarray or list of ndarrays
+            As :meth:`transform` returns them.
+        """
+        self._check_params()
+        images, flat = self._check_input(X, reset=True)
+        self._fit_images(images)
+        return self._output(self._transform_images(images), flat)
 
     def transform(self, X):
         """Apply the transformation to each image.
@@ -86,27 +150,48 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
             An ndarray when all output images share one shape, else a list;
             flat input gives flat output.
         """
-        self._validate_params_values()
+        self._check_ready()
         images, flat = self._check_input(X, reset=False)
-        out = self._transform_images(images)
+        return self._output(self._transform_images(images), flat)
+
+    def _check_ready(self):
+        """Before ``transform``: parameters of a stateless step (it may never
+        have been fitted), or the fitted state of a stateful one."""
+        if self.__sklearn_tags__().requires_fit:
+            check_is_fitted(self)
+        else:
+            self._check_params()
+
+    # ------------------------------------------------------------ work
+    def _fit_images(self, images):
+        """Learn from validated images; stateless transformers learn nothing."""
+
+    @staticmethod
+    def _output(out, flat):
         if flat:
             out = np.asarray(out)
             return out.reshape(len(out), -1)
         return out
 
-    def _transform_images(self, images):
-        results = map_images(
-            self._transform_one,
+    def _map(self, func, images):
+        """``[func(image) for image in images]``, in parallel per ``n_jobs``."""
+        return map_images(
+            func,
             images,
             n_jobs=getattr(self, "n_jobs", None),
             verbose=getattr(self, "verbose", 0),
             desc=type(self).__name__,
             prefer=self._parallel_prefer,
         )
-        return stack_images(results)
+
+    def _transform_images(self, images):
+        return stack_images(self._map(self._transform_one, images))
 
     def _transform_one(self, image):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __sklearn_is_fitted__(self):
+        return True
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -115,3 +200,15 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _as_pixels(images):
+    """A validated numeric stack in the convention's pixel types (no finiteness check)."""
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == bool:
+        return images.astype(np.uint8) * 255
+    out = images.astype(np.float32, copy=False)
+    if out.dtype != images.dtype and not np.isfinite(out).all():
+        raise ValueError("X has values too large for float32.")
+    return out

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._image import (
+    _is_path,
     check_images,
-    map_images,
     read_image,
     stack_images,
     to_float01,
     to_gray,
     to_uint8,
 )
-from ._base import BaseImageTransformer
+from ._base import IMAGE_SHAPE, BaseImageTransformer, _as_pixels
 
 _INTERPOLATIONS = ("auto", "area", "linear", "cubic", "nearest")
 
@@ -32,6 +35,10 @@ def _as_size(size, name="size"):
     if not ok or h <= 0 or w <= 0:
         raise ValueError(f"{name} must be a positive int or (height, width), got {size!r}.")
     return h, w
+
+
+#: Constraint of a size parameter: an int, or (height, width) checked by :func:`_as_size`.
+_SIZE = [Interval(Integral, 1, None, closed="left"), "array-like"]
 
 
 class ImageReader(BaseImageTransformer):
@@ -72,15 +79,15 @@ class ImageReader(BaseImageTransformer):
     """
 
     _parallel_prefer = "threads"
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "mode": [StrOptions({"rgb", "gray", "unchanged"})],
+    }
 
     def __init__(self, *, mode="rgb", n_jobs=None, verbose=0):
         self.mode = mode
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def _validate_params_values(self):
-        if self.mode not in ("rgb", "gray", "unchanged"):
-            raise ValueError(f"mode must be 'rgb', 'gray' or 'unchanged', got {self.mode!r}.")
 
     def _paths(self, X):
         if isinstance(X, (list, tuple)) and X and all(
@@ -91,45 +98,19 @@ class ImageReader(BaseImageTransformer):
             return [str(x) for x in X]
         return None
 
-    def fit(self, X, y=None):
-        """Check parameters and return the reader (nothing is learnt).
-
-        Parameters
-        ----------
-        X : list of paths or images
-        y : ignored
-
-        Returns
-        -------
-        self : object
-        """
-        self._validate_params_values()
-        return self
-
-    def transform(self, X):
-        """Read the files in ``X``.
-
-        Parameters
-        ----------
-        X : list of str or os.PathLike, or images
-            File paths (in-memory images pass through unchanged).
-
-        Returns
-        -------
-        images : ndarray of shape (n_samples, H, W[, C]) or list of ndarrays
-        """
-        self._validate_params_values()
+    def _check_input(self, X, *, reset):
+        # Paths are checked by reading them (in transform, not at fit); in-memory
+        # images are validated by the convention and pass through.
         paths = self._paths(X)
-        if paths is None:
-            return check_images(X)[0]
-        images = map_images(
-            lambda p: read_image(p, mode=self.mode),
-            paths,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-            desc="Reading images",
-        )
-        return stack_images(images)
+        if paths is not None:
+            return paths, False
+        return check_images(X)
+
+    def _transform_images(self, images):
+        if not (isinstance(images, list) and images and _is_path(images[0])):
+            return images
+        read = functools.partial(read_image, mode=self.mode)
+        return stack_images(self._map(read, images))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -176,6 +157,13 @@ class Resize(BaseImageTransformer):
     """
 
     _accepts_flat = True
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "image_shape": IMAGE_SHAPE,
+        "size": _SIZE,
+        "interpolation": [StrOptions(set(_INTERPOLATIONS))],
+        "keep_aspect": ["boolean"],
+    }
 
     def __init__(
         self, *, size=(48, 48), interpolation="auto", keep_aspect=False,
@@ -190,21 +178,17 @@ class Resize(BaseImageTransformer):
 
     def _validate_params_values(self):
         _as_size(self.size)
-        if self.interpolation not in _INTERPOLATIONS:
-            raise ValueError(
-                f"interpolation must be one of {_INTERPOLATIONS}, got {self.interpolation!r}."
-            )
 
     def _transform_images(self, images):
         h, w = _as_size(self.size)
         if isinstance(images, np.ndarray) and images.shape[1:3] == (h, w):
             return images.copy()
-        return super()._transform_images(images)
+        return stack_images(self._map(functools.partial(self._resize_one, size=(h, w)), images))
 
-    def _transform_one(self, img):
+    def _resize_one(self, img, size):
         import cv2
 
-        h, w = _as_size(self.size)
+        h, w = size
         if self.keep_aspect:
             ih, iw = img.shape[:2]
             if ih * w > iw * h:  # too tall
@@ -262,6 +246,10 @@ class Grayscale(BaseImageTransformer):
     """
 
     _accepts_flat = True
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "image_shape": IMAGE_SHAPE,
+    }
 
     def __init__(self, *, image_shape=None, n_jobs=None, verbose=0):
         self.image_shape = image_shape
@@ -324,6 +312,13 @@ class Normalize(BaseImageTransformer):
     """
 
     _accepts_flat = True
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "image_shape": IMAGE_SHAPE,
+        "method": [StrOptions(set(_NORMALIZE_METHODS))],
+        "clip_limit": [Interval(Real, 0, None, closed="neither")],
+        "tile_grid_size": _SIZE,
+    }
 
     def __init__(
         self, *, method="minmax", clip_limit=2.0, tile_grid_size=(8, 8),
@@ -337,19 +332,12 @@ class Normalize(BaseImageTransformer):
         self.verbose = verbose
 
     def _validate_params_values(self):
-        if self.method not in _NORMALIZE_METHODS:
-            raise ValueError(
-                f"method must be one of {_NORMALIZE_METHODS}, got {self.method!r}."
-            )
-        if self.method == "clahe":
-            if not (isinstance(self.clip_limit, numbers.Real) and self.clip_limit > 0):
-                raise ValueError(f"clip_limit must be a positive number, got {self.clip_limit!r}.")
-            _as_size(self.tile_grid_size, "tile_grid_size")
+        _as_size(self.tile_grid_size, "tile_grid_size")
 
     def _flat_to_images(self, X):
         if self.method in ("minmax", "standardize"):
             # Per-vector methods need no image shape: each row is a 1 x d image.
-            return check_images(X[:, None, :])[0]
+            return _as_pixels(X[:, None, :])
         return super()._flat_to_images(X)
 
     def __sklearn_tags__(self):

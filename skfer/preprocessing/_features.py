@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._image import check_images
-from ._base import BaseImageTransformer
-from ._basic import _as_size
+from ._base import IMAGE_SHAPE, BaseImageTransformer, _as_pixels
+from ._basic import _SIZE, _as_size
 
 
 class _FixedShapeFeatures(BaseImageTransformer):
     """Feature extractors that need one image shape, learnt at ``fit``."""
 
-    def fit(self, X, y=None):
-        """Record the image shape and the number of output features.
-
-        Parameters
-        ----------
-        X : images of one shape
-            See the image convention in :mod:`skfer`.
-        y : ignored
-
-        Returns
-        -------
-        self : object
-        """
-        self._validate_params_values()
-        images, _ = self._check_input(X, reset=True)
+    def _fit_images(self, images):
+        """Record the image shape and the number of output features."""
         self.input_shape_ = self._common_shape(images)
         self._check_shape_ok(self.input_shape_)
         self.n_features_out_ = int(self._transform_images(images[:1]).shape[1])
-        return self
 
     def _common_shape(self, images):
         if isinstance(images, np.ndarray):
@@ -57,7 +46,7 @@ class _FixedShapeFeatures(BaseImageTransformer):
         -------
         features : ndarray of shape (n_samples, n_features_out_)
         """
-        check_is_fitted(self)
+        self._check_ready()
         images, _ = self._check_input(X, reset=False)
         shape = self._common_shape(images)
         if shape != self.input_shape_:
@@ -69,6 +58,9 @@ class _FixedShapeFeatures(BaseImageTransformer):
 
     def _transform_images(self, images):
         return np.asarray(super()._transform_images(images))
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "input_shape_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -113,6 +105,10 @@ class Flatten(_FixedShapeFeatures):
     """
 
     _accepts_flat = True
+    _parameter_constraints = {
+        "image_shape": IMAGE_SHAPE,
+        "dtype": "no_validation",  # anything numpy takes as a dtype
+    }
 
     def __init__(self, *, image_shape=None, dtype=None):
         self.image_shape = image_shape
@@ -127,7 +123,7 @@ class Flatten(_FixedShapeFeatures):
                     f"has {X.shape[1]} features per sample."
                 )
         # Flat vectors pass through: one 1 x d "image" each.
-        return check_images(X[:, None, :])[0]
+        return _as_pixels(X[:, None, :])
 
     def _transform_images(self, images):
         out = images.reshape(len(images), -1)
@@ -164,6 +160,48 @@ def _to_gray_float(img):
     if img.size and img.max() <= 1.0 and img.min() >= 0.0:
         img = img * 255.0
     return img
+
+
+def _hog_one(img, *, orientations, pixels_per_cell, cells_per_block, block_norm,
+             transform_sqrt):
+    """HOG features of one validated image (parameters already checked)."""
+    from skimage.feature import hog
+
+    gray = _to_gray_float(img)
+    if transform_sqrt:
+        gray = np.sqrt(gray)
+    feats = hog(
+        gray,
+        orientations=orientations,
+        pixels_per_cell=pixels_per_cell,
+        cells_per_block=cells_per_block,
+        block_norm=block_norm,
+        feature_vector=True,
+    )
+    return feats.astype(np.float32)
+
+
+def _lbp_one(img, *, n_points, radius, grid):
+    """Uniform LBP cell histograms of one validated image (parameters already checked)."""
+    from skimage.feature import local_binary_pattern
+
+    # LBP compares neighbours: integer pixels avoid codes flipping on float noise.
+    gray = np.clip(np.rint(_to_gray_float(img)), 0, 255).astype(np.uint8)
+    p = n_points
+    codes = local_binary_pattern(gray, p, radius, method="uniform")
+    n_bins = p + 2
+    rows, cols = grid
+    r_edges = np.linspace(0, gray.shape[0], rows + 1).astype(int)
+    c_edges = np.linspace(0, gray.shape[1], cols + 1).astype(int)
+    # One bincount over (cell, code) pairs instead of a Python loop per cell.
+    cell_r = np.searchsorted(r_edges, np.arange(gray.shape[0]), side="right") - 1
+    cell_c = np.searchsorted(c_edges, np.arange(gray.shape[1]), side="right") - 1
+    cell = cell_r[:, None] * cols + cell_c[None, :]
+    hist = np.bincount(
+        (cell * n_bins + codes.astype(np.int64)).ravel(), minlength=rows * cols * n_bins
+    ).reshape(rows * cols, n_bins).astype(np.float32)
+    hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
+    return hist.ravel()
 
 
 class HOGFeatures(_FixedShapeFeatures):
@@ -217,6 +255,15 @@ class HOGFeatures(_FixedShapeFeatures):
 
     _accepts_flat = True
     _parallel_prefer = "processes"
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "image_shape": IMAGE_SHAPE,
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": _SIZE,
+        "cells_per_block": _SIZE,
+        "block_norm": [StrOptions({"L1", "L1-sqrt", "L2", "L2-Hys"})],
+        "transform_sqrt": ["boolean"],
+    }
 
     def __init__(
         self, *, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
@@ -233,12 +280,8 @@ class HOGFeatures(_FixedShapeFeatures):
         self.verbose = verbose
 
     def _validate_params_values(self):
-        if not (isinstance(self.orientations, (int, np.integer)) and self.orientations > 0):
-            raise ValueError(f"orientations must be a positive int, got {self.orientations!r}.")
         _as_size(self.pixels_per_cell, "pixels_per_cell")
         _as_size(self.cells_per_block, "cells_per_block")
-        if self.block_norm not in ("L1", "L1-sqrt", "L2", "L2-Hys"):
-            raise ValueError(f"block_norm must be 'L1', 'L1-sqrt', 'L2' or 'L2-Hys', got {self.block_norm!r}.")
 
     def _check_shape_ok(self, shape):
         cell = _as_size(self.pixels_per_cell, "pixels_per_cell")
@@ -252,21 +295,16 @@ class HOGFeatures(_FixedShapeFeatures):
                 "or use smaller cells."
             )
 
-    def _transform_one(self, img):
-        from skimage.feature import hog
-
-        gray = _to_gray_float(img)
-        if self.transform_sqrt:
-            gray = np.sqrt(gray)
-        feats = hog(
-            gray,
+    def _transform_images(self, images):
+        hog_one = functools.partial(
+            _hog_one,
             orientations=int(self.orientations),
             pixels_per_cell=_as_size(self.pixels_per_cell),
             cells_per_block=_as_size(self.cells_per_block),
             block_norm=self.block_norm,
-            feature_vector=True,
+            transform_sqrt=bool(self.transform_sqrt),
         )
-        return feats.astype(np.float32)
+        return np.asarray(self._map(hog_one, images))
 
     def get_feature_names_out(self, input_features=None):
         """Names ``hog0``, ``hog1``, ...
@@ -331,6 +369,13 @@ class LBPFeatures(_FixedShapeFeatures):
 
     _accepts_flat = True
     _parallel_prefer = "processes"
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "image_shape": IMAGE_SHAPE,
+        "n_points": [Interval(Integral, 1, None, closed="left")],
+        "radius": [Interval(Real, 0, None, closed="neither")],
+        "grid": _SIZE,
+    }
 
     def __init__(self, *, n_points=8, radius=1, grid=(8, 8), image_shape=None,
                  n_jobs=None, verbose=0):
@@ -342,10 +387,6 @@ class LBPFeatures(_FixedShapeFeatures):
         self.verbose = verbose
 
     def _validate_params_values(self):
-        if not (isinstance(self.n_points, (int, np.integer)) and self.n_points >= 1):
-            raise ValueError(f"n_points must be a positive int, got {self.n_points!r}.")
-        if not (np.isscalar(self.radius) and self.radius > 0):
-            raise ValueError(f"radius must be a positive number, got {self.radius!r}.")
         _as_size(self.grid, "grid")
 
     def _check_shape_ok(self, shape):
@@ -357,26 +398,12 @@ class LBPFeatures(_FixedShapeFeatures):
                 "or use a coarser grid."
             )
 
-    def _transform_one(self, img):
-        from skimage.feature import local_binary_pattern
-
-        # LBP compares neighbours: integer pixels avoid codes flipping on float noise.
-        gray = np.clip(np.rint(_to_gray_float(img)), 0, 255).astype(np.uint8)
-        p = int(self.n_points)
-        codes = local_binary_pattern(gray, p, float(self.radius), method="uniform")
-        n_bins = p + 2
-        rows, cols = _as_size(self.grid, "grid")
-        r_edges = np.linspace(0, gray.shape[0], rows + 1).astype(int)
-        c_edges = np.linspace(0, gray.shape[1], cols + 1).astype(int)
-        # One bincount over (cell, code) pairs instead of a Python loop per cell.
-        cell_r = np.searchsorted(r_edges, np.arange(gray.shape[0]), side="right") - 1
-        cell_c = np.searchsorted(c_edges, np.arange(gray.shape[1]), side="right") - 1
-        cell = cell_r[:, None] * cols + cell_c[None, :]
-        hist = np.bincount(
-            (cell * n_bins + codes.astype(np.int64)).ravel(), minlength=rows * cols * n_bins
-        ).reshape(rows * cols, n_bins).astype(np.float32)
-        hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1)
-        return hist.ravel()
+    def _transform_images(self, images):
+        lbp_one = functools.partial(
+            _lbp_one, n_points=int(self.n_points), radius=float(self.radius),
+            grid=_as_size(self.grid, "grid"),
+        )
+        return np.asarray(self._map(lbp_one, images))
 
     def get_feature_names_out(self, input_features=None):
         """Names ``lbp_<row>_<col>_<bin>`` per cell and code.
