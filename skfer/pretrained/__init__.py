@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-import numpy as np
-
 __all__ = ["DEFAULT", "MODELS", "detect_emotions", "load"]
 
 #: The name of the recommended shipped model (``load()``'s default).
@@ -119,11 +117,8 @@ def load(name="default", *, face_detection=True, test_time_flip=True, margin=0.1
                                           detector_params=detector_params)))
     steps += [("grayscale", Grayscale()), ("resize", Resize(size=size)), ("clf", clf)]
     pipe = Pipeline(steps)
-    # Every step is stateless or already fitted: mark the stateless ones fitted
-    # the sklearn way, by fitting them on one dummy image.
-    dummy = np.zeros((1, *size), np.uint8)
-    for _, step in pipe.steps[:-1]:
-        step.fit(dummy)
+    # Fitted as it is: the image steps are stateless (requires_fit=False,
+    # __sklearn_is_fitted__ True) and the classifier is loaded fitted.
     return pipe
 
 
