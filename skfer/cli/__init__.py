@@ -36,6 +36,9 @@ def build_parser():
         prog="skfer", description="Facial expression recognition for the scikit-learn world."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an unexpected error, print the full traceback (by "
+                             "default: one line naming the problem)")
     sub = parser.add_subparsers(dest="command")
     for command in (_demo, _compare, _train, _predict):
         command.format_parser(sub)
@@ -64,6 +67,19 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"skfer {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"skfer {args.command}: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every error a user can cause: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"skfer {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc):
+    """``exc`` as one line: its type when the message alone would not say what it is."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, (ValueError, OSError)):
+        return text
+    return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"

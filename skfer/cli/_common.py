@@ -24,6 +24,45 @@ def error(command, message):
     return 2
 
 
+def check_writable(path, what, *, folder=False):
+    """Refuse an output location that cannot be written, before any work starts.
+
+    ``path`` is a file to write (``folder=False``) or a folder to create or
+    fill. The nearest existing folder on the way must be writable.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise UsageError(f"{what} '{path}' is a file; give a folder.")
+    if not folder and path.is_dir():
+        raise UsageError(f"{what} '{path}' is a folder; give the file's name "
+                         "(e.g. model.skfer).")
+    parent = path if folder else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{what} '{path}': '{parent}' is a file, not a folder.")
+    try:  # a real probe: permission bits say nothing to root, or on read-only mounts
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".skfer-write-test-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what} '{path}': cannot write in the folder '{parent}' "
+                         f"({exc.strerror or exc}); choose another place.") from None
+    if path.exists() and not folder and not os.access(path, os.W_OK):
+        raise UsageError(f"{what} '{path}' exists and is not writable.")
+    return path
+
+
+#: Where each dataset's folder layout is described, for one-class errors.
+_LAYOUTS = {
+    "ckplus": "CK+48/<emotion>/SXXX_YYY_ZZZZZZZZ.png: give the CK+48 folder itself",
+    "jaffe": "a folder of JAFFE .tiff files named like KA.AN1.39.tiff",
+    "folder": "<folder>/<label>/<images>, one sub-folder per class",
+}
+
+
 def _parse_value(text):
     try:
         return ast.literal_eval(text)
@@ -147,6 +186,11 @@ def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=
         raise UsageError(f"cannot load {dataset} from '{path}': {exc}") from None
     X = data.images
     y = map_labels(data.target, data.target_names, unknown="keep").astype(str)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        layout = _LAYOUTS.get(dataset, "a dataset with at least two classes")
+        raise UsageError(f"{dataset} at '{path}' holds a single class ({classes[0] if len(classes) else 'none'}); "
+                         f"a classifier needs two or more. Expected layout: {layout}.")
     groups = None if data.get("groups") is None else np.asarray(data.groups)
     n_images = len(y)
     test = train_name = test_name = None

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from ._common import UsageError, build_models, error, load_data, parse_params
+from ._common import (
+    UsageError,
+    build_models,
+    check_writable,
+    error,
+    load_data,
+    parse_params,
+)
 
 _DESCRIPTION = """\
 Compare FER models on one dataset, every model on exactly the same folds.
@@ -79,8 +85,8 @@ def main(args):
 
     verbose = 0 if args.quiet else 1
     try:
-        if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-            raise UsageError(f"--out '{args.out}' is a file; give a folder.")
+        if args.out is not None:
+            check_writable(args.out, "--out", folder=True)
         if args.folds < 2:
             raise UsageError(f"--folds must be at least 2, got {args.folds}.")
         params = parse_params(args.param)

@@ -171,11 +171,15 @@ def collect_files(paths, *, skip=()):
     for p in paths:
         path = Path(p)
         if path.is_dir():
+            # An output folder inside this one is skipped (the folder itself is
+            # not: writing into it is refused by check_outputs).
+            inner = [s for s in skip if s.exists() and _inside(s, path)
+                     and s.resolve() != path.resolve()]
             found = sorted(
                 f for f in path.rglob("*")
                 if f.is_file() and f.suffix.lower() in wanted
                 and not any(part.startswith(".") for part in f.relative_to(path).parts)
-                and not any(_inside(f, s) for s in skip if s.exists())
+                and not any(_inside(f, s) for s in inner)
             )
             if not found:
                 print(f"skfer predict: warning: no image files or videos in '{path}'.",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ._common import UsageError, error
+from ._common import UsageError, check_writable, error
 
 _TRAIN_DESCRIPTION = """\
 Train one model on a whole dataset and save it, preprocessing included, to one
@@ -128,19 +127,6 @@ def _calibrate_svc(model, params, y):
     return None
 
 
-def _check_out(out):
-    path = Path(out)
-    if path.is_dir():
-        raise UsageError(f"--out '{out}' is a folder; give the model file's name "
-                         "(e.g. model.skfer).")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"--out '{out}': '{parent}' is a file, not a folder.")
-    return path
-
-
 def main(args):
     """Run ``skfer train`` from parsed arguments; returns the exit status."""
     from ..io import save_model
@@ -148,7 +134,7 @@ def main(args):
 
     verbose = 0 if args.quiet else 1
     try:
-        out = _check_out(args.out)
+        out = check_writable(args.out, "--out")
         if "," in args.model:
             raise UsageError(f"--model takes one model spec, got {args.model!r} "
                              "(use 'skfer compare --models' to compare several).")
@@ -180,6 +166,10 @@ def main(args):
     start = time.perf_counter()
     try:
         model.fit(X, y)
+    except KeyboardInterrupt:
+        print(f"skfer train: interrupted after {time.perf_counter() - start:.1f} s; no "
+              f"model file written.", file=sys.stderr)
+        return 130
     except (ValueError, TypeError) as exc:
         # Parameter values (e.g. --param max_epochs=0) are checked at fit.
         return error("train", f"training {spec} failed: {exc}")

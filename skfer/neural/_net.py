@@ -112,6 +112,10 @@ class InputModel(nn.Module):
         return self.body(x)
 
 
+class _Interrupted(BaseException):
+    """A KeyboardInterrupt carried past skorch's ``except KeyboardInterrupt``."""
+
+
 class SkferNet(NeuralNetClassifier):
     """skorch classifier with a tensor iterator, AMP on CUDA and channels_last.
 
@@ -139,6 +143,22 @@ class SkferNet(NeuralNetClassifier):
         self.mixed_precision = mixed_precision
         self.channels_last = channels_last
         self.compile_forward = compile_forward
+
+    # -- Ctrl-C: skorch's partial_fit swallows KeyboardInterrupt and returns
+    #    as if training had finished; skfer lets it through, so that an
+    #    interrupted fit never passes for a trained model.
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        try:
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        except _Interrupted:
+            raise KeyboardInterrupt(
+                f"training interrupted after {len(self.history)} epoch(s)") from None
 
     # -- device-dependent helpers, decided at call time so that a net
     #    unpickled on a CPU-only machine just works

@@ -1,0 +1,202 @@
+"""Reliability (issue #15): a user's files are never overwritten, threads do not
+race, an interrupt is not a finished training, work does not start when its
+output cannot be written, and every user error is one line."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from skfer.cli import main
+
+
+def _write_rgb(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture
+def album(tmp_path):
+    root = tmp_path / "photos"
+    _write_rgb(root / "astronaut.jpg", skdata.astronaut())
+    return root
+
+
+def _one_error_line(err, command="predict"):
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err
+    assert lines[-1].startswith(f"skfer {command}: error:"), err
+    return lines[-1]
+
+
+# ------------------------------------------------- 1. the user's originals
+def test_annotate_into_the_input_folder_is_refused(album, capsys):
+    original = (album / "astronaut.jpg").read_bytes()
+    assert main(["predict", "--quiet", str(album), "--annotate", str(album)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "would overwrite the input" in line
+    assert (album / "astronaut.jpg").read_bytes() == original
+
+
+def test_annotate_dot_next_to_the_photo_is_refused(album, capsys, monkeypatch):
+    monkeypatch.chdir(album)
+    original = (album / "astronaut.jpg").read_bytes()
+    assert main(["predict", "--quiet", "astronaut.jpg", "--annotate", "."]) == 2
+    assert "would overwrite the input" in _one_error_line(capsys.readouterr().err)
+    assert (album / "astronaut.jpg").read_bytes() == original
+
+
+def test_two_inputs_with_one_name_are_refused(tmp_path, capsys):
+    for folder in ("a", "b"):
+        _write_rgb(tmp_path / folder / "x.jpg", skdata.astronaut())
+    out = tmp_path / "out"
+    rc = main(["predict", "--quiet", str(tmp_path / "a"), str(tmp_path / "b"),
+               "--annotate", str(out)])
+    assert rc == 2
+    assert "would both be written" in _one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_annotating_into_a_subfolder_skips_it_next_time(album, capsys):
+    out = album / "annotated"
+    for _ in range(2):
+        assert main(["predict", "--quiet", str(album), "--annotate", str(out)]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert [line["file"] for line in lines] == [str(album / "astronaut.jpg")]
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut.jpg"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_is_refused_not_read(tmp_path, capsys):
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    assert main(["predict", "--quiet", str(fifo)]) == 2  # returns: does not block
+    assert "not a regular file" in _one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------- 2. threads, cv2
+_RACE = textwrap.dedent("""
+    import threading
+    from skimage import data
+    import skfer.pretrained as pretrained
+
+    image = data.astronaut()
+    model = pretrained.load(face_detection=False)   # torch only: cv2 not imported yet
+    barrier = threading.Barrier(8)
+    errors, counts = [], []
+
+    def work():
+        barrier.wait()
+        try:
+            counts.append(len(pretrained.detect_emotions([image], model=model)[0]))
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(errors, counts)
+    assert not errors and counts == [1] * 8
+""")
+
+
+def test_detection_from_eight_threads_at_once_in_fresh_processes():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for _ in range(3):
+        run = subprocess.run([sys.executable, "-c", _RACE], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+# --------------------------------------------------- 3. Ctrl-C in training
+def test_fit_lets_an_interrupt_through():
+    from skorch.callbacks import Callback
+
+    from skfer.neural import CNNClassifier
+
+    class Interrupt(Callback):
+        def on_batch_end(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    X = np.random.default_rng(0).integers(0, 255, (40, 16, 16), dtype=np.uint8)
+    y = np.arange(40) % 2
+    clf = CNNClassifier(architecture="simple", max_epochs=3, callbacks=[Interrupt()],
+                        verbose=0)
+    with pytest.raises(KeyboardInterrupt, match="training interrupted"):
+        clf.fit(X, y)
+
+
+def test_interrupted_train_writes_no_model(tmp_path, capsys, monkeypatch):
+    from sklearn.pipeline import Pipeline
+
+    from skfer.datasets import make_faces
+
+    root = tmp_path / "faces"
+    faces = make_faces(n_samples=30, random_state=0)
+    for i, (image, label) in enumerate(zip(faces.images, faces.target, strict=True)):
+        (root / faces.target_names[label]).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / faces.target_names[label] / f"{i}.png"), image)
+
+    def interrupted(self, X, y=None, **params):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "fit", interrupted)
+    out = tmp_path / "m.skfer"
+    rc = main(["train", "--dataset", "folder", "--data", str(root), "--model", "pca_lda",
+               "--quiet", "--out", str(out)])
+    assert rc == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.glob("m.skfer*")) == []
+
+
+# ------------------------------------------- 6. outputs checked before work
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_unwritable_output_is_refused_before_any_work(command, tmp_path, capsys, monkeypatch):
+    import skfer.cli._common as common
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data was loaded before the output was checked")
+
+    monkeypatch.setattr(common, "load_data", no_loading)
+    target = "/proc/skfer-test/x.skfer" if command == "train" else "/proc/skfer-test"
+    argv = [command, "--dataset", "folder", "--data", str(tmp_path), "--out", target]
+    argv += ["--model", "pca_lda"] if command == "train" else ["--models", "pca_lda"]
+    assert main(argv) == 2
+    assert "cannot write" in _one_error_line(capsys.readouterr().err, command)
+
+
+# ------------------------------------------------------- 7. smaller ones
+def test_ckplus_parent_folder_is_one_class_and_refused(tmp_path, capsys):
+    folder = tmp_path / "CK+48" / "happy"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"S00{i}_001_0000000{i}.png"), np.full((48, 48), 9 * i, np.uint8))
+    rc = main(["train", "--dataset", "folder", "--data", str(tmp_path / "CK+48"),
+               "--model", "pca_lda", "--quiet", "--out", str(tmp_path / "m.skfer")])
+    assert rc == 2
+    line = _one_error_line(capsys.readouterr().err, "train")
+    assert "single class" in line and "<label>" in line
+
+
+# ---------------------------------------- 5. one line for unexpected errors
+def test_unexpected_errors_are_one_line_and_debug_shows_them(monkeypatch, capsys, album):
+    import skfer.cli._predict as predict
+
+    def broken(args):
+        raise KeyError("module")
+
+    monkeypatch.setattr(predict, "_load_model", broken)
+    assert main(["predict", "--quiet", str(album)]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "KeyError" in line and "--debug" in line
+    with pytest.raises(KeyError):
+        main(["--debug", "predict", "--quiet", str(album)])
