@@ -219,6 +219,37 @@ def check_outputs(files, annotate):
         seen[key] = path
 
 
+def face_line(box, label, row, classes):
+    """``(box, JSON fields, probability of label)`` of one face.
+
+    The one place where the fields of a face's JSON line are built, for
+    ``skfer predict`` and for ``skfer serve``'s API (so the same photo gives
+    the same JSON both ways): ``box`` as a list of ints, ``emotion`` the
+    label, ``probabilities`` ``{class: round(p, 4)}`` (None when ``row`` is).
+    """
+    box = [int(v) for v in box]
+    probs = top = None
+    if row is not None:
+        probs = {label_text(c): round(float(v), 4)
+                 for c, v in zip(classes, row, strict=True)}
+        top = probs.get(label_text(label))
+    return box, {"box": box, "emotion": label, "probabilities": probs}, top
+
+
+def no_face_line(file):
+    """The JSON line of a photo in which no face was found."""
+    return {"file": str(file), "box": None, "emotion": None, "probabilities": None}
+
+
+def photo_lines(file, boxes, labels, proba, classes):
+    """The JSON lines of one photo: one per face (:func:`face_line`), or :func:`no_face_line`."""
+    if len(boxes) == 0:
+        return [no_face_line(file)]
+    return [{"file": str(file), **face_line(box, labels[i], None if proba is None
+                                            else proba[i], classes)[1]}
+            for i, box in enumerate(boxes)]
+
+
 class _CannotClassify(Exception):
     """The model does not take face crops: reported on one line, exit status 2."""
 
@@ -263,14 +294,8 @@ class _Predictor:
             raise _CannotClassify(str(exc)) from None
 
     def face_line(self, box, label, row):
-        """``(box, JSON fields, probability of label)`` of one face."""
-        box = [int(v) for v in box]
-        probs = top = None
-        if row is not None:
-            probs = {label_text(c): round(float(v), 4)
-                     for c, v in zip(self.classes, row, strict=True)}
-            top = probs.get(label_text(label))
-        return box, {"box": box, "emotion": label, "probabilities": probs}, top
+        """``(box, JSON fields, probability of label)`` of one face (:func:`face_line`)."""
+        return face_line(box, label, row, self.classes)
 
     def draw(self, rgb, faces):
         return draw_faces(rgb, faces, self.classes)
@@ -389,8 +414,7 @@ def _predict_photos(chunk, p):
         faces = []
         if len(boxes) == 0:
             p.say(f"skfer predict: warning: no face found in '{path}'.")
-            print(json.dumps({"file": str(path), "box": None, "emotion": None,
-                              "probabilities": None}), flush=True)
+            print(json.dumps(no_face_line(path)), flush=True)
         for i, box in enumerate(boxes):
             row = None if proba is None else proba[k + i]
             box, line, top = p.face_line(box, labels[k + i], row)
@@ -433,12 +457,19 @@ def _load_model(args):
         raise UsageError(str(exc)) from None
     what = ("skfer's pretrained model" if args.model is None
             else f"the model in '{args.model}'")
-    margin = args.margin
-    if margin is None:
-        meta = getattr(model, "skfer_manifest_", {}).get("metadata") or {}
-        margin = meta.get("crop_margin", DEFAULT_MARGIN)
-        margin = _check_margin(margin, f"{what}: its metadata's crop_margin")
+    margin = args.margin if args.margin is not None else crop_margin_of(model, what)
     return model, what, margin
+
+
+def crop_margin_of(model, what="the model"):
+    """The crop margin ``model`` asks for: its file's metadata ``crop_margin``, else 0.1.
+
+    Used by ``skfer predict`` and ``skfer serve`` alike; a bad value in the
+    metadata is a ValueError naming ``what``.
+    """
+    meta = getattr(model, "skfer_manifest_", {}).get("metadata") or {}
+    margin = meta.get("crop_margin", DEFAULT_MARGIN)
+    return _check_margin(margin, f"{what}: its metadata's crop_margin")
 
 
 def main(args):
