@@ -813,14 +813,14 @@ def load_ferplus(fer2013_path, ferplus_csv, mode="majority", usage=None):
     ``fer2013new.csv`` joined to the FER2013 ``Training`` (28,709 rows) and
     ``PublicTest`` (3,589 rows) usages:
 
-    ==========================  ==========  ============
-    mode                        Training    PublicTest
-    ==========================  ==========  ============
-    ``'majority'``              28,381      3,553
-    ``'probability'``           28,381      3,553
-    ``'reference_majority'``    25,060      3,199
-    ``'reference_probability'`` 27,956      3,505
-    ==========================  ==========  ============
+    ============================  ==========  ============
+    mode                          Training    PublicTest
+    ============================  ==========  ============
+    ``'majority'``                28,381      3,553
+    ``'probability'``             28,381      3,553
+    ``'reference_majority'``      25,060      3,199
+    ``'reference_probability'``   27,956      3,505
+    ============================  ==========  ============
 
     ``'majority'``, ``'probability'``
         Every usable image: an ``Image name`` is set, at least one emotion
