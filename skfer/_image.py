@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "as_pixel_dtype",
     "check_image",
     "check_images",
     "read_image",
@@ -277,6 +278,11 @@ def image_shape_of(n_features, image_shape=None, *, name="image_shape", frames=F
             f"{name}={shape} holds {int(np.prod(shape))} values but the flat "
             f"input has {n_features} features per sample."
         )
+    if len(shape) == n_axes[1] and shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"{name}={shape} has {shape[-1]} channels; supported are 1 (grey), "
+            "3 (RGB) and 4 (RGBA), channels last."
+        )
     if len(shape) == n_axes[1] and shape[-1] == 1:
         shape = shape[:-1]
     return shape
@@ -379,6 +385,26 @@ def _check_stack(X, name):
             "(e.g. np.nan_to_num) before passing the images."
         )
     return Xf
+
+
+def as_pixel_dtype(images, name="X"):
+    """Numeric images already checked finite, in the convention's pixel types.
+
+    For input that sklearn's ``validate_data`` checked (finite numbers) and
+    that only needs the convention's dtypes, without a second full check:
+    ``uint8`` is returned as is, ``bool`` becomes ``uint8`` (0/255), other
+    types become ``float32``, with a ``ValueError`` for values too large
+    for it.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == bool:
+        return images.astype(np.uint8) * 255
+    out = images.astype(np.float32, copy=False)
+    if out.dtype != images.dtype and not np.isfinite(out).all():
+        raise ValueError(f"{name} has values too large for float32.")
+    return out
 
 
 def stack_images(images):

@@ -50,6 +50,7 @@ __all__ = [
     "SequenceNet",
     "SimpleCNN",
     "VGGNet",
+    "accepts_argument",
     "count_parameters",
     "get_architecture",
 ]
@@ -504,8 +505,31 @@ def get_architecture(architecture):
     )
 
 
-def _accepts(cls, name):
-    """Whether ``cls(...)`` takes a keyword argument ``name``."""
+def accepts_argument(cls, name):
+    """Whether ``cls(...)`` takes a keyword argument ``name``.
+
+    True when ``name`` is a parameter of ``cls``'s signature or when the
+    signature has ``**kwargs``. The deep estimators ask it of an
+    architecture class before passing it arguments derived from the data,
+    such as ``input_shape=(H, W)``.
+
+    Parameters
+    ----------
+    cls : callable
+        An architecture class (or any callable).
+    name : str
+        The keyword argument.
+
+    Returns
+    -------
+    accepted : bool
+
+    Examples
+    --------
+    >>> from skfer.nets import MiniXception, SimpleCNN, accepts_argument
+    >>> accepts_argument(SimpleCNN, "input_shape"), accepts_argument(MiniXception, "input_shape")
+    (True, False)
+    """
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins
@@ -676,7 +700,7 @@ class SequenceNet(nn.Module):
         kwargs = dict(encoder_kwargs or {})
         if encoder_kwargs is None and enc_cls is SimpleCNN:
             kwargs = {"channels": (32, 64), "hidden": (128,)}
-        if input_shape is not None and _accepts(enc_cls, "input_shape"):
+        if input_shape is not None and accepts_argument(enc_cls, "input_shape"):
             kwargs.setdefault("input_shape", tuple(input_shape))
         self.encoder = enc_cls(n_classes=None, in_channels=in_channels, **kwargs)
         feat = getattr(self.encoder, "feature_dim", None)

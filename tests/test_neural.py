@@ -17,7 +17,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 
@@ -189,22 +192,52 @@ def test_unknown_keyword_and_module_argument_errors():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"optimizer": "adagrad"}, "optimizer must be one of"),
-        ({"lr": 0}, "lr must be a positive number"),
-        ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
-        ({"loss": "hinge"}, "loss must be one of"),
-        ({"label_smoothing": 1.0}, "label_smoothing must be in"),
-        ({"batch_size": 0}, "batch_size must be an int"),
-        ({"max_epochs": 2.5}, "max_epochs must be an int"),
-        ({"validation_fraction": 1.0}, "validation_fraction must be None or in"),
-        ({"patience": 0}, "patience must be an int"),
-        ({"class_weight": "auto"}, "class_weight must be None, 'balanced'"),
+        # sklearn's _parameter_constraints (InvalidParameterError, a ValueError):
+        # "The 'lr' parameter of CNNClassifier must be a float in the range
+        # (0.0, inf). Got 0 instead." Options are a set: their order varies.
+        ({"optimizer": "adagrad"},
+         r"'optimizer' parameter of CNNClassifier must be a str among \{.*'adamw'.*\} "
+         r"or an instance of 'type'\. Got 'adagrad'"),
+        ({"lr": 0}, r"'lr' parameter of CNNClassifier must be a float in the range \(0.0, inf\)"),
+        ({"weight_decay": -1e-4}, r"'weight_decay' parameter of CNNClassifier must be a float "
+                                  r"in the range \[0.0, inf\)"),
+        ({"lr_schedule": "linear"},
+         r"'lr_schedule' parameter of CNNClassifier must be a str among \{.*'cosine'.*\} or None"),
+        ({"loss": "hinge"}, r"'loss' parameter of CNNClassifier must be a str among \{.*'mse'.*\}"),
+        ({"label_smoothing": 1.0}, r"'label_smoothing' parameter of CNNClassifier must be a "
+                                   r"float in the range \[0.0, 1.0\)"),
+        ({"batch_size": 0}, r"'batch_size' parameter of CNNClassifier must be an int in the "
+                            r"range \[1, inf\)"),
+        ({"max_epochs": 2.5}, r"'max_epochs' parameter of CNNClassifier must be an int in the "
+                              r"range \[1, inf\)\. Got 2.5"),
+        ({"validation_fraction": 1.0}, r"'validation_fraction' parameter of CNNClassifier must "
+                                       r"be a float in the range \(0.0, 1.0\) or None"),
+        ({"early_stopping": "yes"}, r"'early_stopping' parameter of CNNClassifier must be an "
+                                    r"instance of 'bool'"),
+        ({"patience": 0}, r"'patience' parameter of CNNClassifier must be an int in the range "
+                          r"\[1, inf\)"),
+        ({"class_weight": "auto"}, r"'class_weight' parameter of CNNClassifier must be a str "
+                                   r"among \{'balanced'\}, an instance of 'dict' or None"),
+        ({"augment": "yes"}, r"'augment' parameter of CNNClassifier must be an instance of "
+                             r"'bool', an instance of 'dict' or None"),
+        ({"standardize": "channel"}, r"'standardize' parameter of CNNClassifier must be a str "
+                                     r"among \{.*'dataset'.*\}"),
+        ({"mixed_precision": "yes"}, r"'mixed_precision' parameter of CNNClassifier must be a "
+                                     r"str among \{'auto'\} or an instance of 'bool'"),
+        ({"channels_last": 1}, r"'channels_last' parameter of CNNClassifier must be a str "
+                               r"among \{'auto'\} or an instance of 'bool'"),
+        ({"callbacks": "print"}, r"'callbacks' parameter of CNNClassifier must be an instance "
+                                 r"of 'list', an instance of 'tuple' or None"),
+        ({"verbose": -1}, r"'verbose' parameter of CNNClassifier must be an int in the range "
+                          r"\[0, inf\)"),
+        ({"random_state": "seed"}, r"'random_state' parameter of CNNClassifier must be an int"),
+        ({"architecture": 3}, r"'architecture' parameter of CNNClassifier must be an instance "
+                              r"of 'str' or an instance of 'type'"),
+        # what constraints cannot express: checked by code after them
+        ({"optimizer": torch.nn.Linear}, r"CNNClassifier: optimizer must be one of "
+                                         r"\['adam', .*\] or a torch.optim.Optimizer class"),
         ({"augment": {"blur": 1}}, "augment has unknown keys"),
         ({"augment": {"rotation": 500}}, r"augment\['rotation'\] must be in"),
-        ({"augment": "yes"}, "augment must be True, False"),
-        ({"standardize": "channel"}, "standardize must be 'image' or 'dataset'"),
-        ({"mixed_precision": "yes"}, "mixed_precision must be 'auto'"),
-        ({"callbacks": "print"}, "callbacks must be None or a list"),
         ({"device": "tpu"}, "device must be 'auto'"),
         ({"architecture": "alexnet"}, "Unknown architecture 'alexnet'"),
     ],
@@ -214,6 +247,25 @@ def test_invalid_params_raise_at_fit(params, match):
     clf = CNNClassifier(**{**FAST, **params})  # __init__ validates nothing
     with pytest.raises(ValueError, match=match):
         clf.fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [CNNClassifier, RNNClassifier, SequenceClassifier])
+def test_parameter_constraints_cover_every_parameter(cls):
+    """sklearn's own check: one constraint per named parameter, and fit
+    raises InvalidParameterError for a value of a wrong type or range before
+    looking at the data."""
+    check_param_validation(cls.__name__, cls())
+
+
+def test_parameters_are_checked_once_per_fit(monkeypatch):
+    X, y = quadrant_blobs(20, size=8)
+    clf = CNNClassifier(**TINY_CNN, max_epochs=1, **FAST)
+    calls = []
+    original = CNNClassifier._validate_params
+    monkeypatch.setattr(CNNClassifier, "_validate_params",
+                        lambda self: calls.append(1) or original(self))
+    clf.fit(X, y).predict(X)
+    assert calls == [1]
 
 
 def test_cuda_requested_without_cuda():
@@ -228,15 +280,27 @@ def test_cuda_requested_without_cuda():
 
 def test_rnn_and_sequence_param_errors():
     X, y = quadrant_blobs(20, size=8)
-    with pytest.raises(ValueError, match="cell must be 'lstm' or 'gru'"):
+    with pytest.raises(ValueError, match=r"'cell' parameter of RNNClassifier must be a str "
+                                         r"among \{.*'gru'.*\}\. Got 'rnn'"):
         RNNClassifier(cell="rnn", **FAST).fit(X, y)
-    with pytest.raises(ValueError, match="direction must be one of"):
+    with pytest.raises(ValueError, match=r"'direction' parameter of RNNClassifier must be a "
+                                         r"str among \{.*'top_down'.*\}"):
         RNNClassifier(direction="diagonal", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"'bidirectional' parameter of RNNClassifier must be "
+                                         r"an instance of 'bool'"):
+        RNNClassifier(bidirectional=1, **FAST).fit(X, y)
+    # the entries of a tuple are checked by code (constraints check its type)
     with pytest.raises(ValueError, match="hidden_sizes must be a positive int"):
         RNNClassifier(hidden_sizes=(0,), **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"'hidden_sizes' parameter of RNNClassifier must be "
+                                         r"an int in the range \[1, inf\) or an array-like"):
+        RNNClassifier(hidden_sizes=0, **FAST).fit(X, y)
     S, ys = moving_dot(10)
-    with pytest.raises(ValueError, match="n_frames must be None or an int"):
+    with pytest.raises(ValueError, match=r"'n_frames' parameter of SequenceClassifier must be "
+                                         r"an int in the range \[1, inf\) or None"):
         SequenceClassifier(n_frames=0, **FAST).fit(S, ys)
+    with pytest.raises(ValueError, match="Unknown architecture 'alexnet'"):
+        SequenceClassifier(encoder="alexnet", **FAST).fit(S, ys)
 
 
 # --------------------------------------------------------------------------
@@ -998,16 +1062,20 @@ def test_compile_backend_runs_training_and_prediction(tmp_path):
 
 
 @pytest.mark.parametrize("value, match", [
-    ("yes", "compile must be False, True or a dict"),
-    (1, "compile must be False, True or a dict"),
-    ({"nope": 1}, r"compile has unknown keys \['nope'\]"),
-    ({"mode": 3}, r"compile\['mode'\] must be a str"),
-    ({"backend": 3}, r"compile\['backend'\] must be a backend name"),
+    # the type, by sklearn's constraints
+    ("yes", "The 'compile' parameter of NAME must be an instance of 'bool', an instance "
+            "of 'dict' or None"),
+    (1, "The 'compile' parameter of NAME must be an instance of 'bool', an instance "
+        "of 'dict' or None"),
+    # the dict's keys and values, by code
+    ({"nope": 1}, r"NAME: compile has unknown keys \['nope'\]"),
+    ({"mode": 3}, r"NAME: compile\['mode'\] must be a str"),
+    ({"backend": 3}, r"NAME: compile\['backend'\] must be a backend name"),
 ])
 def test_compile_param_errors(value, match):
     X, y = quadrant_blobs(8, size=8)
     for cls in (CNNClassifier, RNNClassifier):
-        with pytest.raises(ValueError, match=f"{cls.__name__}: {match}"):
+        with pytest.raises(ValueError, match=match.replace("NAME", cls.__name__)):
             cls(compile=value, max_epochs=1, device="cpu").fit(X, y)
 
 
@@ -1109,7 +1177,8 @@ def test_max_time_stops_training_after_the_budget():
     assert clf.net_.history[-1, "stopped_by_time_budget"]
     assert clf.predict(X).shape == (64,)
     for bad in (0, -1, "1h"):
-        with pytest.raises(ValueError, match="max_time must be None or a positive"):
+        with pytest.raises(ValueError, match=r"'max_time' parameter of CNNClassifier must be "
+                                             r"a float in the range \(0.0, inf\) or None"):
             CNNClassifier(max_time=bad).fit(X, y)
 
 
@@ -1138,8 +1207,13 @@ def test_pretrained_errors(tmp_path):
     X, y = quadrant_blobs(40, size=8)
     with pytest.raises(FileNotFoundError, match="no saved model"):
         CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=str(tmp_path / "none.zip")).fit(X, y)
-    with pytest.raises(ValueError, match="pretrained must be None or the path"):
+    with pytest.raises(ValueError, match=r"'pretrained' parameter of CNNClassifier must be "
+                                         r"an instance of 'str', an instance of 'os.PathLike' "
+                                         r"or None"):
         CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=object()).fit(X, y)
+    # an estimator instead of its file: told to save it first
+    with pytest.raises(ValueError, match=r"pretrained must be None or the path.*save it first"):
+        CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=CNNClassifier()).fit(X, y)
     rnn = RNNClassifier(hidden_sizes=(4,), max_epochs=1, random_state=0).fit(X, y)
     path = rnn.save(tmp_path / "rnn.zip")
     with pytest.raises(ValueError, match="no weight of the pretrained model"):
@@ -1155,7 +1229,8 @@ def test_test_time_flip_averages_image_and_mirror():
     np.testing.assert_allclose(clf.predict_proba(X), (plain + mirror) / 2, atol=1e-6)
     # quadrant blobs are not mirror-symmetric: the average must differ from either
     assert not np.allclose(clf.predict_proba(X), plain)
-    with pytest.raises(ValueError, match="test_time_flip must be a bool"):
+    with pytest.raises(ValueError, match=r"'test_time_flip' parameter of CNNClassifier must "
+                                         r"be an instance of 'bool'\. Got 'yes'"):
         CNNClassifier(test_time_flip="yes").fit(X, y)
 
 

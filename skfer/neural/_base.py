@@ -6,14 +6,16 @@ import copy
 import numbers
 import os
 import warnings
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -24,7 +26,6 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._image import check_images, image_shape_of
 from ._data import TensorBatches, ValidationSplit, check_augment, split_indices
 from ._net import InputModel, SkferNet, SoftmaxMSELoss, TimeBudget, softmax
 
@@ -38,15 +39,20 @@ _OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
 }
 _LOSSES = ("cross_entropy", "mse")
-_SCHEDULES = (None, "constant", "cosine", "step", "plateau")
+_SCHEDULES = ("constant", "cosine", "step", "plateau")  # or None
+
+#: sklearn constraint of an architecture parameter: a name or a class, checked
+#: by :func:`skfer.nets.get_architecture`, which also explains why a module
+#: instance is refused (hence its hidden constraint: the instance reaches it).
+ARCHITECTURE = [str, type, Hidden(torch.nn.Module)]
+
+#: sklearn constraint of an int-or-tuple parameter such as ``hidden_sizes``
+#: (its entries are checked by :func:`as_tuple_param`).
+INT_OR_TUPLE = [Interval(Integral, 1, None, closed="left"), "array-like"]
 
 
 def _is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _is_number(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _compile_keys():
@@ -127,28 +133,6 @@ def _is_flat_candidate(X):
     ):
         return True
     return False
-
-
-def resolve_shape(shape, n_features, name="image_shape"):
-    """Resolve a ``-1`` entry of ``shape`` (numpy reshape style)."""
-    shape = tuple(int(s) for s in shape)
-    n_unknown = sum(s == -1 for s in shape)
-    if n_unknown > 1 or any(s == 0 or s < -1 for s in shape):
-        raise ValueError(f"{name} must hold positive ints and at most one -1, got {shape}.")
-    if n_unknown:
-        known = int(np.prod([s for s in shape if s != -1]))
-        if n_features % known:
-            raise ValueError(
-                f"{name}={shape} cannot hold {n_features} features per sample "
-                f"({n_features} is not a multiple of {known})."
-            )
-        shape = tuple(n_features // known if s == -1 else s for s in shape)
-    if int(np.prod(shape)) != n_features:
-        raise ValueError(
-            f"{name}={shape} holds {int(np.prod(shape))} values but the flat input "
-            f"has {n_features} features per sample."
-        )
-    return shape
 
 
 def _channel_stats(X, scale, channel_axis):
@@ -257,75 +241,61 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_") and hasattr(self, "classes_")
 
+    #: sklearn's constraints of the parameters every deep estimator takes,
+    #: checked by ``_validate_params`` when ``fit`` starts (``_fit_context``);
+    #: subclasses add theirs (``{**BaseNeuralClassifier._parameter_constraints,
+    #: ...}``). What constraints cannot express is checked by
+    #: :meth:`_validate_params_values`.
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions(set(_SCHEDULES)), None],
+        "loss": [StrOptions(set(_LOSSES))],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "augment": [bool, dict, None],
+        "standardize": [StrOptions({"image", "dataset"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "early_stopping": [bool],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "test_time_flip": [bool],
+        # an estimator reaches the code check, which says to save it first
+        "pretrained": [str, os.PathLike, None, Hidden(BaseEstimator)],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "device": [str, torch.device, None],
+        "mixed_precision": [StrOptions({"auto"}), bool],
+        "channels_last": [StrOptions({"auto"}), bool],
+        "compile": [bool, dict, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
+    }
+
     def _validate_params_values(self):
+        """Check what the constraints cannot express; return the augment dict.
+
+        Called by ``fit`` after sklearn's ``_validate_params``: the value
+        types and ranges are known to be right here.
+        """
         name = type(self).__name__
-        if not (isinstance(self.optimizer, str) and self.optimizer in _OPTIMIZERS) and not (
-            isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer)
+        if isinstance(self.optimizer, type) and not issubclass(
+            self.optimizer, torch.optim.Optimizer
         ):
             raise ValueError(
                 f"{name}: optimizer must be one of {sorted(_OPTIMIZERS)} or a "
                 f"torch.optim.Optimizer class, got {self.optimizer!r}."
             )
-        if not _is_number(self.lr) or not self.lr > 0:
-            raise ValueError(f"{name}: lr must be a positive number, got {self.lr!r}.")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay!r}.")
-        if self.lr_schedule not in _SCHEDULES:
-            raise ValueError(
-                f"{name}: lr_schedule must be one of {_SCHEDULES}, got {self.lr_schedule!r}."
-            )
-        if self.loss not in _LOSSES:
-            raise ValueError(f"{name}: loss must be one of {_LOSSES}, got {self.loss!r}.")
-        if not _is_number(self.label_smoothing) or not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(
-                f"{name}: label_smoothing must be in [0, 1), got {self.label_smoothing!r}."
-            )
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            raise ValueError(f"{name}: batch_size must be an int >= 1, got {self.batch_size!r}.")
-        if not _is_int(self.max_epochs) or self.max_epochs < 1:
-            raise ValueError(f"{name}: max_epochs must be an int >= 1, got {self.max_epochs!r}.")
-        vf = self.validation_fraction
-        if vf is not None and (not _is_number(vf) or not 0.0 < vf < 1.0):
-            raise ValueError(
-                f"{name}: validation_fraction must be None or in (0, 1), got {vf!r}."
-            )
-        if not isinstance(self.early_stopping, bool):
-            raise ValueError(f"{name}: early_stopping must be a bool, got {self.early_stopping!r}.")
-        if not _is_int(self.patience) or self.patience < 1:
-            raise ValueError(f"{name}: patience must be an int >= 1, got {self.patience!r}.")
-        mt = self.max_time
-        if mt is not None and (not _is_number(mt) or not mt > 0):
-            raise ValueError(f"{name}: max_time must be None or a positive number of seconds, got {mt!r}.")
         pre = self.pretrained
         if pre is not None and not isinstance(pre, (str, os.PathLike)):
             raise ValueError(
                 f"{name}: pretrained must be None or the path of a saved skfer model "
-                f"(a folder, .zip or .skfer file), got {type(pre).__name__}. To start "
-                "from a fitted estimator, save it first: est.save('model.zip')."
+                f"(a .skfer file, a folder or a .zip), got {type(pre).__name__}. To "
+                "start from a fitted estimator, save it first: est.save('model.skfer')."
             )
-        if not isinstance(self.test_time_flip, bool):
-            raise ValueError(f"{name}: test_time_flip must be a bool, got {self.test_time_flip!r}.")
-        if self.standardize not in ("image", "dataset"):
-            raise ValueError(
-                f"{name}: standardize must be 'image' or 'dataset', got {self.standardize!r}."
-            )
-        cw = self.class_weight
-        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
-            raise ValueError(
-                f"{name}: class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}."
-            )
-        for key in ("mixed_precision", "channels_last"):
-            value = getattr(self, key)
-            if not (value == "auto" or isinstance(value, bool)):
-                raise ValueError(f"{name}: {key} must be 'auto', True or False, got {value!r}.")
         check_compile(self.compile, name)
-        if not _is_int(self.verbose) and not isinstance(self.verbose, bool):
-            raise ValueError(f"{name}: verbose must be an int, got {self.verbose!r}.")
-        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
-            raise ValueError(
-                f"{name}: callbacks must be None or a list of skorch callbacks "
-                f"(or (name, callback) pairs), got {self.callbacks!r}."
-            )
         return check_augment(self.augment)
 
     # ------------------------------------------------------------ input
@@ -370,6 +340,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         return _float_scale(X)
 
     # ------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train a new net on ``X``, ``y`` (from scratch: every call re-initialises).
 
@@ -777,65 +748,6 @@ def _dataset_cls():
     return ArrayDataset
 
 
-def check_image_stack(self, X, reset, *, flat_shape_param):
-    """Validate images for :class:`CNNClassifier` / :class:`RNNClassifier`.
-
-    Returns an ndarray ``(n, C, H, W)`` (uint8 or float32, C in 1, 3) and
-    sets or checks ``input_shape_`` = (H, W, C).
-    """
-    name = type(self).__name__
-    if _is_flat_candidate(X):
-        X = self._validate_flat(X, reset)
-        if X.ndim != 2:  # pragma: no cover - validate_data ensures 2-D
-            raise ValueError(f"Expected 2-D flat input, got shape {X.shape}.")
-        n_features = X.shape[1]
-        shape_param = getattr(self, flat_shape_param)
-        if shape_param is not None:
-            shape = resolve_shape(shape_param, n_features, flat_shape_param)
-            shape = image_shape_of(n_features, shape)
-        elif not reset and hasattr(self, "input_shape_") and int(
-            np.prod(self.input_shape_)
-        ) == n_features:
-            shape = tuple(self.input_shape_)
-        else:
-            shape = image_shape_of(n_features, None)
-        images = check_images(X.reshape((X.shape[0], *shape)))[0]
-    else:
-        self._forget_n_features(reset)
-        images, _ = check_images(X)
-        if isinstance(images, list):
-            sizes = sorted({tuple(im.shape) for im in images})[:4]
-            raise ValueError(
-                f"{name} needs images of one size and channel count, got several "
-                f"(e.g. {sizes}). Resize them first, e.g. with "
-                "skfer.preprocessing.Resize(size=(48, 48)) (and Grayscale() for a "
-                "common channel count)."
-            )
-    if images.ndim == 4 and images.shape[-1] == 4:
-        images = images[..., :3]  # RGBA: the alpha channel is dropped
-    if images.ndim == 3:
-        images = images[..., np.newaxis]
-    shape = tuple(int(s) for s in images.shape[1:])
-    if reset:
-        self.input_shape_ = shape
-    elif shape != tuple(self.input_shape_):
-        fit_shape = tuple(self.input_shape_)
-        hint = (
-            f"Resize them to {fit_shape[0]}x{fit_shape[1]} first, e.g. with "
-            f"skfer.preprocessing.Resize(size=({fit_shape[0]}, {fit_shape[1]}))"
-        )
-        if shape[2] != fit_shape[2]:
-            hint += (
-                ", and convert to "
-                + ("grey with skfer.preprocessing.Grayscale()" if fit_shape[2] == 1 else "RGB")
-            )
-        raise ValueError(
-            f"{name} was fitted on images of shape {fit_shape} (H, W, C) but got "
-            f"images of shape {shape}. {hint}, in the same preprocessing as for fit."
-        )
-    return to_contiguous(np.moveaxis(images, -1, 1))
-
-
 def to_contiguous(arr):
     """C-contiguous and writeable (torch.from_numpy warns on read-only arrays).
 
@@ -862,4 +774,4 @@ def as_tuple_param(value, name, owner):
     return tuple(int(v) for v in value)
 
 
-__all__ = ["BaseNeuralClassifier", "PREFIXES", "resolve_device", "resolve_shape"]
+__all__ = ["BaseNeuralClassifier", "PREFIXES", "resolve_device"]

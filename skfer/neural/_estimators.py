@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral
 
-from .._image import check_images
-from ..nets import RowRNN, SequenceNet, _accepts, get_architecture
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._image import as_pixel_dtype, check_images, image_shape_of
+from ..nets import RowRNN, SequenceNet, accepts_argument, get_architecture
 from ._base import (
+    ARCHITECTURE,
+    INT_OR_TUPLE,
     BaseNeuralClassifier,
     _is_flat_candidate,
-    _is_int,
     as_tuple_param,
-    check_image_stack,
-    resolve_shape,
     to_contiguous,
 )
 
@@ -198,7 +200,77 @@ _DEFAULTS = dict(lr="1e-3", weight_decay="1e-4", batch_size="32", max_epochs="80
                  patience="15")
 
 
-class CNNClassifier(BaseNeuralClassifier):
+class _ImageClassifier(BaseNeuralClassifier):
+    """Deep estimators of single images: :class:`CNNClassifier`, :class:`RNNClassifier`."""
+
+    _parameter_constraints = {
+        **BaseNeuralClassifier._parameter_constraints,
+        "image_shape": [None, "array-like"],  # entries checked by image_shape_of
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _to_tensor_layout(self, X, reset):
+        """Validate images once; return ``(n, C, H, W)`` and set or check ``input_shape_``.
+
+        The array is uint8 or float32 with C in 1, 3; ``input_shape_`` is
+        ``(H, W, C)``. Image input is validated by
+        :func:`skfer._image.check_images`, flat input by sklearn's
+        ``validate_data`` (then reshaped by :func:`skfer._image.image_shape_of`).
+        """
+        name = type(self).__name__
+        if _is_flat_candidate(X):
+            X = self._validate_flat(X, reset)
+            n_features = X.shape[1]
+            if self.image_shape is not None:
+                shape = image_shape_of(n_features, self.image_shape)
+            elif not reset and hasattr(self, "input_shape_") and int(
+                np.prod(self.input_shape_)
+            ) == n_features:
+                shape = image_shape_of(n_features, self.input_shape_)  # (H, W, 1) -> (H, W)
+            else:
+                shape = image_shape_of(n_features)
+            images = as_pixel_dtype(X.reshape((X.shape[0], *shape)))
+        else:
+            self._forget_n_features(reset)
+            images, _ = check_images(X)
+            if isinstance(images, list):
+                sizes = sorted({tuple(im.shape) for im in images})[:4]
+                raise ValueError(
+                    f"{name} needs images of one size and channel count, got several "
+                    f"(e.g. {sizes}). Resize them first, e.g. with "
+                    "skfer.preprocessing.Resize(size=(48, 48)) (and Grayscale() for a "
+                    "common channel count)."
+                )
+        if images.ndim == 4 and images.shape[-1] == 4:
+            images = images[..., :3]  # RGBA: the alpha channel is dropped
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        shape = tuple(int(s) for s in images.shape[1:])
+        if reset:
+            self.input_shape_ = shape
+        elif shape != tuple(self.input_shape_):
+            fit_shape = tuple(self.input_shape_)
+            hint = (
+                f"Resize them to {fit_shape[0]}x{fit_shape[1]} first, e.g. with "
+                f"skfer.preprocessing.Resize(size=({fit_shape[0]}, {fit_shape[1]}))"
+            )
+            if shape[2] != fit_shape[2]:
+                hint += (
+                    ", and convert to "
+                    + ("grey with skfer.preprocessing.Grayscale()" if fit_shape[2] == 1 else "RGB")
+                )
+            raise ValueError(
+                f"{name} was fitted on images of shape {fit_shape} (H, W, C) but got "
+                f"images of shape {shape}. {hint}, in the same preprocessing as for fit."
+            )
+        return to_contiguous(np.moveaxis(images, -1, 1))
+
+
+class CNNClassifier(_ImageClassifier):
     _doc_template = """Convolutional neural network classifier for face images.
 
     Images ``(n_samples, H, W[, C])`` (grey or RGB, ``uint8`` or float; the
@@ -270,6 +342,11 @@ class CNNClassifier(BaseNeuralClassifier):
     (array(['left', 'right'], dtype='<U5'), (12, 12, 1))
     """
 
+    _parameter_constraints = {
+        **_ImageClassifier._parameter_constraints,
+        "architecture": ARCHITECTURE,
+    }
+
     def __init__(
         self,
         *,
@@ -329,24 +406,21 @@ class CNNClassifier(BaseNeuralClassifier):
         self.callbacks = callbacks
         self._store_prefixed(kwargs)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags
-
-    def _to_tensor_layout(self, X, reset):
-        return check_image_stack(self, X, reset, flat_shape_param="image_shape")
+    def _validate_params_values(self):
+        augment = super()._validate_params_values()
+        get_architecture(self.architecture)
+        return augment
 
     def _module_spec(self, n_classes):
         cls = get_architecture(self.architecture)
         h, w, c = self.input_shape_
         base = {"n_classes": n_classes, "in_channels": c}
-        if _accepts(cls, "input_shape"):
+        if accepts_argument(cls, "input_shape"):
             base["input_shape"] = (h, w)
         return cls, self._body_kwargs(base, cls)
 
 
-class RNNClassifier(BaseNeuralClassifier):
+class RNNClassifier(_ImageClassifier):
     _doc_template = """Recurrent classifier that reads each image as a sequence of rows.
 
     Each row of an image ``(H, W[, C])`` is one time step of ``W * C``
@@ -403,6 +477,14 @@ class RNNClassifier(BaseNeuralClassifier):
     >>> clf.fit(X, y).score(X, y) > 0.9
     True
     """
+
+    _parameter_constraints = {
+        **_ImageClassifier._parameter_constraints,
+        "hidden_sizes": INT_OR_TUPLE,
+        "cell": [StrOptions({"lstm", "gru"})],
+        "bidirectional": [bool],
+        "direction": [StrOptions({"top_down", "bottom_up", "left_right", "right_left"})],
+    }
 
     def __init__(
         self,
@@ -469,31 +551,13 @@ class RNNClassifier(BaseNeuralClassifier):
         self.callbacks = callbacks
         self._store_prefixed(kwargs)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags
-
     def _validate_params_values(self):
         augment = super()._validate_params_values()
-        name = type(self).__name__
-        as_tuple_param(self.hidden_sizes, "hidden_sizes", name)
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"{name}: cell must be 'lstm' or 'gru', got {self.cell!r}.")
-        if not isinstance(self.bidirectional, bool):
-            raise ValueError(f"{name}: bidirectional must be a bool, got {self.bidirectional!r}.")
-        directions = ("top_down", "bottom_up", "left_right", "right_left")
-        if self.direction not in directions:
-            raise ValueError(
-                f"{name}: direction must be one of {directions}, got {self.direction!r}."
-            )
+        as_tuple_param(self.hidden_sizes, "hidden_sizes", type(self).__name__)
         return augment
 
     def _channels_last_helps(self):
         return False
-
-    def _to_tensor_layout(self, X, reset):
-        return check_image_stack(self, X, reset, flat_shape_param="image_shape")
 
     def _module_spec(self, n_classes):
         h, w, c = self.input_shape_
@@ -586,6 +650,16 @@ class SequenceClassifier(BaseNeuralClassifier):
 
     _input_ndim = 5
 
+    _parameter_constraints = {
+        **BaseNeuralClassifier._parameter_constraints,
+        "encoder": ARCHITECTURE,
+        "hidden_sizes": INT_OR_TUPLE,
+        "cell": [StrOptions({"lstm", "gru"})],
+        "bidirectional": [bool],
+        "n_frames": [Interval(Integral, 1, None, closed="left"), None],
+        "sequence_shape": [None, "array-like"],  # entries checked by image_shape_of
+    }
+
     def __init__(
         self,
         *,
@@ -655,19 +729,96 @@ class SequenceClassifier(BaseNeuralClassifier):
 
     def _validate_params_values(self):
         augment = super()._validate_params_values()
-        name = type(self).__name__
         get_architecture(self.encoder)
-        as_tuple_param(self.hidden_sizes, "hidden_sizes", name)
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"{name}: cell must be 'lstm' or 'gru', got {self.cell!r}.")
-        if not isinstance(self.bidirectional, bool):
-            raise ValueError(f"{name}: bidirectional must be a bool, got {self.bidirectional!r}.")
-        if self.n_frames is not None and (not _is_int(self.n_frames) or self.n_frames < 1):
-            raise ValueError(f"{name}: n_frames must be None or an int >= 1, got {self.n_frames!r}.")
+        as_tuple_param(self.hidden_sizes, "hidden_sizes", type(self).__name__)
         return augment
 
     def _to_tensor_layout(self, X, reset):
-        return check_sequence_stack(self, X, reset)
+        """Validate frame sequences once; return ``(n, T, C, H, W)``, set or check ``input_shape_``.
+
+        Frames are validated by :func:`skfer._image.check_images` (flat
+        input by sklearn's ``validate_data``, reshaped by
+        :func:`skfer._image.image_shape_of`); ``input_shape_`` is
+        ``(T, H, W, C)``.
+        """
+        name = type(self).__name__
+        flat = _is_flat_candidate(X)
+        if flat:
+            X = self._validate_flat(X, reset)
+            n_features = X.shape[1]
+            if self.sequence_shape is not None:
+                shape = image_shape_of(n_features, self.sequence_shape,
+                                       name="sequence_shape", frames=True)
+            elif not reset and hasattr(self, "input_shape_") and int(
+                np.prod(self.input_shape_)
+            ) == n_features:
+                shape = image_shape_of(n_features, self.input_shape_, frames=True)
+            else:
+                raise ValueError(
+                    f"{name} got flat input of shape {X.shape}, which has no frame "
+                    "layout. Pass sequences (n_samples, T, H, W[, C]), or set "
+                    "sequence_shape=(T, H, W[, C]) to reshape each row."
+                )
+            seqs = X.reshape((X.shape[0], *shape))
+        else:
+            self._forget_n_features(reset)
+            if isinstance(X, np.ndarray) and X.dtype != object:
+                seqs = X
+            else:
+                try:
+                    items = [np.asarray(s) for s in X]
+                except TypeError:
+                    raise ValueError(
+                        f"{name} expects frame sequences (n_samples, T, H, W[, C]) or a "
+                        f"list of (T, H, W[, C]) arrays, got {type(X).__name__}."
+                    ) from None
+                if not items:
+                    raise ValueError(f"{name}: X holds 0 sequences; at least 1 is required.")
+                items = [_resample(s, self.n_frames) if s.ndim in (3, 4) else s for s in items]
+                shapes = sorted({s.shape for s in items})
+                if len(shapes) > 1:
+                    lengths = sorted({s.shape[0] for s in items})
+                    hint = (
+                        "set n_frames to resample them to one length"
+                        if len({s.shape[1:] for s in items}) == 1
+                        else "resize the frames to one size first (skfer.preprocessing.Resize)"
+                    )
+                    raise ValueError(
+                        f"{name}: sequences differ in shape (e.g. {shapes[:3]}, lengths "
+                        f"{lengths[:5]}); {hint}."
+                    )
+                seqs = np.stack(items)
+        if seqs.ndim not in (4, 5):
+            raise ValueError(
+                f"{name} expects frame sequences (n_samples, T, H, W) or "
+                f"(n_samples, T, H, W, C), got an array of shape {seqs.shape}."
+            )
+        if seqs.shape[0] == 0 or seqs.shape[1] == 0:
+            raise ValueError(f"{name}: empty input of shape {seqs.shape}.")
+        seqs = _resample_axis1(seqs, self.n_frames)
+        n, t = seqs.shape[:2]
+        frames = seqs.reshape((n * t, *seqs.shape[2:]))
+        if flat:  # checked by validate_data; the shape by image_shape_of
+            frames = as_pixel_dtype(frames)
+        else:
+            frames = check_images(frames, name="frames")[0]
+        if frames.ndim == 4 and frames.shape[-1] == 4:
+            frames = frames[..., :3]  # RGBA: the alpha channel is dropped
+        if frames.ndim == 3:
+            frames = frames[..., np.newaxis]
+        seqs = frames.reshape((n, t, *frames.shape[1:]))
+        shape = tuple(int(s) for s in seqs.shape[1:])
+        if reset:
+            self.input_shape_ = shape
+        elif shape[1:] != tuple(self.input_shape_)[1:]:
+            fit_shape = tuple(self.input_shape_)
+            raise ValueError(
+                f"{name} was fitted on frames of shape {fit_shape[1:]} (H, W, C) but got "
+                f"frames of shape {shape[1:]}. Resize them to {fit_shape[1]}x{fit_shape[2]} "
+                f"first, e.g. with skfer.preprocessing.Resize(size=({fit_shape[1]}, "
+                f"{fit_shape[2]})), in the same preprocessing as for fit."
+            )
+        return to_contiguous(np.moveaxis(seqs, -1, 2))
 
     def _module_spec(self, n_classes):
         _, h, w, c = self.input_shape_
@@ -689,86 +840,6 @@ def _resample(seq, n_frames):
         return seq
     idx = np.round(np.linspace(0, t - 1, n_frames)).astype(int)
     return seq[idx]
-
-
-def check_sequence_stack(self, X, reset):
-    """Validate frame sequences; return ``(n, T, C, H, W)`` and set/check ``input_shape_``."""
-    name = type(self).__name__
-    if _is_flat_candidate(X):
-        X = self._validate_flat(X, reset)
-        n_features = X.shape[1]
-        if self.sequence_shape is not None:
-            shape = resolve_shape(self.sequence_shape, n_features, "sequence_shape")
-            if len(shape) not in (3, 4):
-                raise ValueError(
-                    f"sequence_shape must be (T, H, W) or (T, H, W, C), got {self.sequence_shape!r}."
-                )
-        elif not reset and hasattr(self, "input_shape_") and int(
-            np.prod(self.input_shape_)
-        ) == n_features:
-            shape = tuple(self.input_shape_)
-        else:
-            raise ValueError(
-                f"{name} got flat input of shape {X.shape}, which has no frame "
-                "layout. Pass sequences (n_samples, T, H, W[, C]), or set "
-                "sequence_shape=(T, H, W[, C]) to reshape each row."
-            )
-        seqs = X.reshape((X.shape[0], *shape))
-    else:
-        self._forget_n_features(reset)
-        if isinstance(X, np.ndarray) and X.dtype != object:
-            seqs = X
-        else:
-            try:
-                items = [np.asarray(s) for s in X]
-            except TypeError:
-                raise ValueError(
-                    f"{name} expects frame sequences (n_samples, T, H, W[, C]) or a "
-                    f"list of (T, H, W[, C]) arrays, got {type(X).__name__}."
-                ) from None
-            if not items:
-                raise ValueError(f"{name}: X holds 0 sequences; at least 1 is required.")
-            items = [_resample(s, self.n_frames) if s.ndim in (3, 4) else s for s in items]
-            shapes = sorted({s.shape for s in items})
-            if len(shapes) > 1:
-                lengths = sorted({s.shape[0] for s in items})
-                hint = (
-                    "set n_frames to resample them to one length"
-                    if len({s.shape[1:] for s in items}) == 1
-                    else "resize the frames to one size first (skfer.preprocessing.Resize)"
-                )
-                raise ValueError(
-                    f"{name}: sequences differ in shape (e.g. {shapes[:3]}, lengths "
-                    f"{lengths[:5]}); {hint}."
-                )
-            seqs = np.stack(items)
-    if seqs.ndim not in (4, 5):
-        raise ValueError(
-            f"{name} expects frame sequences (n_samples, T, H, W) or "
-            f"(n_samples, T, H, W, C), got an array of shape {seqs.shape}."
-        )
-    if seqs.shape[0] == 0 or seqs.shape[1] == 0:
-        raise ValueError(f"{name}: empty input of shape {seqs.shape}.")
-    seqs = _resample_axis1(seqs, self.n_frames)
-    n, t = seqs.shape[:2]
-    frames = check_images(seqs.reshape((n * t, *seqs.shape[2:])), name="frames")[0]
-    if frames.ndim == 4 and frames.shape[-1] == 4:
-        frames = frames[..., :3]  # RGBA: the alpha channel is dropped
-    if frames.ndim == 3:
-        frames = frames[..., np.newaxis]
-    seqs = frames.reshape((n, t, *frames.shape[1:]))
-    shape = tuple(int(s) for s in seqs.shape[1:])
-    if reset:
-        self.input_shape_ = shape
-    elif shape[1:] != tuple(self.input_shape_)[1:]:
-        fit_shape = tuple(self.input_shape_)
-        raise ValueError(
-            f"{name} was fitted on frames of shape {fit_shape[1:]} (H, W, C) but got "
-            f"frames of shape {shape[1:]}. Resize them to {fit_shape[1]}x{fit_shape[2]} "
-            f"first, e.g. with skfer.preprocessing.Resize(size=({fit_shape[1]}, "
-            f"{fit_shape[2]})), in the same preprocessing as for fit."
-        )
-    return to_contiguous(np.moveaxis(seqs, -1, 2))
 
 
 def _resample_axis1(seqs, n_frames):

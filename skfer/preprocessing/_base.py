@@ -9,7 +9,13 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._image import check_images, image_shape_of, map_images, stack_images
+from .._image import (
+    as_pixel_dtype,
+    check_images,
+    image_shape_of,
+    map_images,
+    stack_images,
+)
 
 
 def _looks_like_images(X):
@@ -94,7 +100,7 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         would (uint8 stays, bool -> uint8, others -> float32).
         """
         shape = image_shape_of(X.shape[1], getattr(self, "image_shape", None))
-        return _as_pixels(X.reshape((X.shape[0], *shape)))
+        return as_pixel_dtype(X.reshape((X.shape[0], *shape)))
 
     # ------------------------------------------------------------ API
     def fit(self, X, y=None):
@@ -201,14 +207,3 @@ class BaseImageTransformer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
-
-def _as_pixels(images):
-    """A validated numeric stack in the convention's pixel types (no finiteness check)."""
-    if images.dtype == np.uint8:
-        return images
-    if images.dtype == bool:
-        return images.astype(np.uint8) * 255
-    out = images.astype(np.float32, copy=False)
-    if out.dtype != images.dtype and not np.isfinite(out).all():
-        raise ValueError("X has values too large for float32.")
-    return out

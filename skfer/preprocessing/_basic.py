@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._image import (
     _is_path,
+    as_pixel_dtype,
     check_images,
     read_image,
     stack_images,
@@ -18,7 +19,7 @@ from .._image import (
     to_gray,
     to_uint8,
 )
-from ._base import IMAGE_SHAPE, BaseImageTransformer, _as_pixels
+from ._base import IMAGE_SHAPE, BaseImageTransformer
 
 _INTERPOLATIONS = ("auto", "area", "linear", "cubic", "nearest")
 
@@ -337,7 +338,7 @@ class Normalize(BaseImageTransformer):
     def _flat_to_images(self, X):
         if self.method in ("minmax", "standardize"):
             # Per-vector methods need no image shape: each row is a 1 x d image.
-            return _as_pixels(X[:, None, :])
+            return as_pixel_dtype(X[:, None, :])
         return super()._flat_to_images(X)
 
     def __sklearn_tags__(self):

@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import IMAGE_SHAPE, BaseImageTransformer, _as_pixels
+from .._image import as_pixel_dtype
+from ._base import IMAGE_SHAPE, BaseImageTransformer
 from ._basic import _SIZE, _as_size
 
 
@@ -123,7 +124,7 @@ class Flatten(_FixedShapeFeatures):
                     f"has {X.shape[1]} features per sample."
                 )
         # Flat vectors pass through: one 1 x d "image" each.
-        return _as_pixels(X[:, None, :])
+        return as_pixel_dtype(X[:, None, :])
 
     def _transform_images(self, images):
         out = images.reshape(len(images), -1)
