@@ -11,6 +11,8 @@ loading) and :mod:`skfer.cli._draw` (annotated images, Grad-CAM pictures).
 * ``skfer train`` (:mod:`skfer.cli._train`): one model, saved to a model file.
 * ``skfer predict`` (:mod:`skfer.cli._predict`, videos in
   :mod:`skfer.cli._video`): every face of photos and videos, as JSON lines.
+* ``skfer serve`` (:mod:`skfer.cli._serve`): the web page and REST API of
+  :mod:`skfer.serve`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def build_parser():
     >>> build_parser().parse_args(["predict", "photo.jpg"]).paths
     ['photo.jpg']
     """
-    from . import _compare, _demo, _predict, _train
+    from . import _compare, _demo, _predict, _serve, _train
 
     parser = argparse.ArgumentParser(
         prog="skfer", description="Facial expression recognition for the scikit-learn world."
@@ -40,7 +42,7 @@ def build_parser():
                         help="on an unexpected error, print the full traceback (by "
                              "default: one line naming the problem)")
     sub = parser.add_subparsers(dest="command")
-    for command in (_demo, _compare, _train, _predict):
+    for command in (_demo, _compare, _train, _predict, _serve):
         command.format_parser(sub)
     return parser
 
