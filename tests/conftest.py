@@ -1,4 +1,5 @@
-"""Shared fixtures: real data through SKFER_DATA, seeded randomness, small images."""
+"""Shared fixtures: real data through SKFER_DATA, seeded randomness, one torch
+thread, small images; tests marked ``gpu`` skip without a CUDA device."""
 
 import os
 import random
@@ -42,6 +43,39 @@ def _seed():
         torch.manual_seed(0)
     except ImportError:  # pragma: no cover
         pass
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread per test: tiny nets train fastest on one thread, and
+    the CI box is shared. The previous count is restored afterwards."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _cuda_available():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``gpu`` when there is no CUDA device."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items or _cuda_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device (test marked gpu)")
+    for item in gpu_items:
+        item.add_marker(skip)
 
 
 @pytest.fixture

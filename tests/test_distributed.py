@@ -27,8 +27,6 @@ distributed = pytest.importorskip(
 )
 dask = pytest.importorskip("dask")  # installed with distributed
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
 #: One OpenMP/BLAS thread per worker process: torch reads OMP_NUM_THREADS
 #: when it starts, so every thread of the worker (the task thread included)
 #: uses one core.
@@ -153,7 +151,6 @@ def test_one_worker_per_gpu_recipe():
 
 
 @pytest.mark.gpu
-@requires_cuda
 def test_cross_validate_on_gpu_workers(faces):
     """One worker per GPU: every fit runs on its worker's GPU and comes back fitted."""
     n_gpus = torch.cuda.device_count()

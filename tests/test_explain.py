@@ -21,19 +21,8 @@ from skfer.explain import grad_cam, overlay, plot_explanation, saliency
 from skfer.neural import CNNClassifier, RNNClassifier, SequenceClassifier
 from skfer.preprocessing import Resize
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
 FACE = 32  # side of the synthetic faces
 FACE_CLASSES = ["angry", "happy", "sad", "surprise"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets run fastest on one thread, and the CI box is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _fit_faces():
@@ -519,7 +508,6 @@ def test_plot_explanation_without_matplotlib(monkeypatch, faces_model):
 
 
 @pytest.mark.gpu
-@requires_cuda
 def test_cuda_matches_cpu():
     X, y = _tiny_data()
     clf = _tiny("resnet", X, y, device="cuda")

@@ -25,14 +25,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("size", [(48, 48), (64, 40), (7, 9), (1, 1), (1, 12)])
 @pytest.mark.parametrize("in_channels", [1, 3])
@@ -180,3 +172,12 @@ def test_sequence_net_rejects_encoder_without_feature_dim():
 
     with pytest.raises(TypeError, match="feature_dim"):
         SequenceNet(encoder=NoFeatures)
+
+
+@pytest.mark.gpu
+def test_gpu_marked_tests_run_only_with_cuda():
+    """conftest's hook skips tests marked gpu without a CUDA device, so this
+    one runs (and passes) only where CUDA is."""
+    assert torch.cuda.is_available()
+    net = SimpleCNN(n_classes=3, **TINY["simple"]).cuda().eval()
+    assert net(torch.randn(2, 1, 12, 12, device="cuda")).shape == (2, 3)

@@ -28,18 +28,6 @@ from skfer.nets import SimpleCNN
 from skfer.neural import CNNClassifier, RNNClassifier, SequenceClassifier, load
 from skfer.neural._data import augment_batch, check_augment, split_indices
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets train fastest on one thread, and the CI box is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # --------------------------------------------------------------------------
 # synthetic data that a working training loop learns in a few epochs
 # --------------------------------------------------------------------------
@@ -928,7 +916,6 @@ def test_pipeline_grid_search_ckplus(skfer_data):
 
 
 @pytest.mark.gpu
-@requires_cuda
 def test_cuda_training_amp_channels_last_and_cpu_unpickle():
     X, y = quadrant_blobs(240, seed=0)
     X_test, y_test = quadrant_blobs(120, seed=1)
@@ -950,7 +937,6 @@ def test_cuda_training_amp_channels_last_and_cpu_unpickle():
 
 
 @pytest.mark.gpu
-@requires_cuda
 def test_cuda_safe_save_loads_on_cpu(tmp_path):
     X, y = quadrant_blobs(60, size=8)
     clf = CNNClassifier(**TINY_CNN, max_epochs=2, batch_size=32, random_state=0,
@@ -961,7 +947,6 @@ def test_cuda_safe_save_loads_on_cpu(tmp_path):
 
 
 @pytest.mark.gpu
-@requires_cuda
 def test_cuda_fast_path_data_on_device_and_compile():
     """device='cuda': the training tensor lives on the GPU; compile=True
     (inductor) trains and predicts like the eager net."""
