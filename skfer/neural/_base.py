@@ -26,7 +26,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._data import TensorBatches, ValidationSplit, check_augment, split_indices
+from ._data import (
+    TensorBatches,
+    ValidationSplit,
+    check_augment,
+    check_votes,
+    hard_targets,
+    split_indices,
+)
 from ._net import InputModel, SkferNet, SoftmaxMSELoss, TimeBudget, softmax
 
 #: Keyword-argument prefixes routed to the net (see the class docstrings).
@@ -341,7 +348,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, votes=None):
         """Train a new net on ``X``, ``y`` (from scratch: every call re-initialises).
 
         Parameters
@@ -349,7 +356,29 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         X : images
             See the class docstring for the accepted layouts.
         y : array-like of shape (n_samples,)
-            Class labels (ints or strings).
+            Class labels (ints or strings). With ``votes``, the majority
+            label of each sample: it sets ``classes_`` and is what
+            ``score`` compares predictions with.
+        votes : array-like of shape (n_samples, n_classes) or None, default=None
+            Soft targets: one probability distribution over the classes per
+            sample, such as the annotators' vote shares of FER+
+            (:func:`skfer.datasets.load_ferplus` returns them as ``votes``).
+            Columns are the classes in ``classes_`` order, i.e. the sorted
+            labels of ``y``. Rows must be non-negative, finite and sum to 1
+            (within 1e-3; they are renormalised exactly). The net is then
+            trained with the cross-entropy against these distributions
+            instead of the one-hot labels (``loss='cross_entropy'`` only);
+            ``label_smoothing`` mixes each distribution with the uniform one
+            and ``class_weight`` weights each class's term, as
+            :class:`torch.nn.CrossEntropyLoss` does for probability
+            targets. The validation split (``validation_fraction``) is
+            stratified, and ``valid_acc`` scored, by each row's most voted
+            class; ``valid_loss`` is the cross-entropy against the votes.
+            Routed by :class:`~sklearn.pipeline.Pipeline` as
+            ``pipe.fit(X, y, clf__votes=V)`` and sliced per fold by
+            ``cross_validate(..., params={"clf__votes": V})`` and
+            ``GridSearchCV(...).fit(X, y, clf__votes=V)``, like
+            ``sample_weight``.
 
         Returns
         -------
@@ -363,6 +392,13 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         y_enc = self._label_encoder.transform(y).astype(np.int64)
+
+        Raises
+        ------
+        ValueError
+            If ``votes`` has another shape than (n_samples, n_classes),
+            holds NaN, infinity or negative values, has rows that do not sum
+            to 1, or comes with ``loss='mse'``.
         n_classes = len(self.classes_)
 
         scale = self._scale_for(X_arr, reset=True)
@@ -372,16 +408,29 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         split_seed = int(rng.randint(np.iinfo(np.int32).max))
+        if votes is not None:
+            votes = check_votes(votes, len(X_arr), self.classes_, type(self).__name__)
+            if self.loss != "cross_entropy":
+                raise ValueError(
+                    f"{type(self).__name__}: votes= trains with the cross-entropy "
+                    f"against the vote distributions, but loss={self.loss!r}; use "
+                    "loss='cross_entropy', or fit on the labels y alone."
+                )
         has_valid = (
             self.validation_fraction is not None
-            and split_indices(y_enc, self.validation_fraction, split_seed)[0] is not None
+            and split_indices(
+                y_enc if votes is None else hard_targets(votes),
+                self.validation_fraction,
+                split_seed,
+            )[0]
+            is not None
         )
 
         body, body_kwargs = self._module_spec(n_classes)
         self._module_spec_ = (body, body_kwargs)
         criterion_kwargs = self._criterion_kwargs(y_enc, n_classes)
         X_t = torch.from_numpy(X_arr)
-        y_t = torch.from_numpy(y_enc)
+        y_t = torch.from_numpy(y_enc if votes is None else votes)
         devices = []
         if torch.device(self.device_).type == "cuda":
             devices = [torch.device(self.device_).index or torch.cuda.current_device()]
@@ -407,6 +456,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                 self.net_.initialize()
                 self.n_pretrained_ = _copy_pretrained(
                     self.net_.module_, self.pretrained, n_classes, name=type(self).__name__
+                soft_targets=votes is not None,
                 )
                 self.net_.partial_fit(X_t, y_t)
         return self
@@ -440,7 +490,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         return True
 
     def _make_net(self, body, body_kwargs, *, scale, augment, n_classes, valid_split,
-                  criterion_kwargs):
+                  criterion_kwargs, soft_targets=False):
         from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 
         on_cuda = torch.device(self.device_).type == "cuda"
@@ -522,6 +572,9 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
     def _body_kwargs(self, base, cls):
         """Merge the data-derived ``base`` arguments with the user's ``module__*``."""
         user = {
+            # soft targets (fit(..., votes=)) are scored by their most voted class
+            **({"callbacks__valid_acc__target_extractor": hard_targets}
+               if soft_targets else {}),
             k[len("module__"):]: v
             for k, v in self._prefixed_params.items()
             if k.startswith("module__")

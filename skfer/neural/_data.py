@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["ArrayDataset", "TensorBatches", "ValidationSplit", "split_indices", "augment_batch"]
+__all__ = [
+    "ArrayDataset",
+    "TensorBatches",
+    "ValidationSplit",
+    "augment_batch",
+    "check_votes",
+    "hard_targets",
+    "split_indices",
+]
 
 
 class ArrayDataset(Dataset):
@@ -135,15 +143,110 @@ def split_indices(y, fraction, seed):
     return np.sort(train), np.sort(valid)
 
 
+def hard_targets(y):
+    """Class indices of targets: ``y`` itself, or the argmax of soft targets.
+
+    Soft targets (one probability row per sample, see :func:`check_votes`)
+    are scored and stratified by their most probable class. Module-level so
+    that nets using it as skorch's ``target_extractor`` pickle.
+    """
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    return y.argmax(axis=1) if y.ndim == 2 else y
+
+
+def check_votes(votes, n_samples, classes, owner, tol=1e-3):
+    """Validate the ``votes`` (soft targets) given to ``fit``.
+
+    Parameters
+    ----------
+    votes : array-like of shape (n_samples, n_classes)
+        One probability distribution over ``classes`` per sample.
+    n_samples : int
+        Number of samples of ``X``.
+    classes : ndarray of shape (n_classes,)
+        The estimator's ``classes_`` (sorted labels of ``y``): the column order.
+    owner : str
+        Estimator name for the messages.
+    tol : float, default=1e-3
+        Largest accepted deviation of a row sum from 1.
+
+    Returns
+    -------
+    votes : ndarray of shape (n_samples, n_classes), float32
+        Each row divided by its sum (so that rows sum to 1 exactly).
+
+    Raises
+    ------
+    ValueError
+        If ``votes`` is not numeric and 2-D, its rows are not the samples,
+        its columns not the classes, or a row holds NaN, infinity, a
+        negative entry or does not sum to 1.
+    """
+    try:
+        arr = np.asarray(votes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{owner}: votes must be a numeric array of shape (n_samples, n_classes), "
+            f"got {type(votes).__name__}."
+        ) from None
+    n_classes = len(classes)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{owner}: votes must be 2-D, of shape (n_samples, n_classes) = "
+            f"({n_samples}, {n_classes}): one distribution over the classes per "
+            f"sample; got shape {arr.shape}."
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{owner}: votes has {arr.shape[0]} rows but X has {n_samples} samples; "
+            "give one row of votes per sample."
+        )
+    if arr.shape[1] != n_classes:
+        raise ValueError(
+            f"{owner}: votes has {arr.shape[1]} columns but y has {n_classes} classes "
+            f"{np.asarray(classes).tolist()[:10]}; the columns of votes are the classes of y in "
+            "sorted order (classes_). In cross-validation every training fold must "
+            "hold every class (use a stratified splitter), or leave out the columns "
+            "of classes y lacks."
+        )
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(
+            f"{owner}: votes contains NaN or infinity (row {row}: {arr[row].tolist()}); "
+            "every row must be a probability distribution."
+        )
+    if (arr < 0).any():
+        row = int(np.flatnonzero((arr < 0).any(axis=1))[0])
+        raise ValueError(
+            f"{owner}: votes has negative entries (row {row}: {arr[row].tolist()}); "
+            "every row must be a probability distribution."
+        )
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1.0) > tol
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"{owner}: the rows of votes must sum to 1 (within {tol:g}); row {row} "
+            f"sums to {sums[row]:.6g}. For vote counts, pass "
+            "counts / counts.sum(axis=1, keepdims=True)."
+        )
+    return (arr / sums[:, None]).astype(np.float32)
+
+
 class ValidationSplit:
-    """skorch ``train_split``: a held-out fraction, stratified when possible."""
+    """skorch ``train_split``: a held-out fraction, stratified when possible.
+
+    With soft targets (2-D ``y``), the split is stratified by each sample's
+    most probable class.
+    """
 
     def __init__(self, fraction, seed):
         self.fraction = fraction
         self.seed = seed
 
     def __call__(self, dataset, y=None, **_):
-        y_np = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        y_np = hard_targets(y)
         train, valid = split_indices(y_np, self.fraction, self.seed)
         if train is None:
             return dataset, None

@@ -166,6 +166,12 @@ _NOTES = """\
     ``InputModel(architecture)`` every time, on a dataset held as one
     tensor from which batches are sliced (no per-sample Python in the
     loop). ``net_.history`` holds the per-epoch losses and accuracies.
+    ``fit(X, y, votes=V)`` trains on soft targets instead of one-hot
+    labels: ``V`` holds one probability distribution per sample (such as
+    FER+'s annotator votes), columns in ``classes_`` order, and the loss is
+    the cross-entropy against it; ``y`` (the majority labels) still sets
+    ``classes_`` and scoring. ``Pipeline``, ``cross_validate`` and
+    ``GridSearchCV`` route and slice ``clf__votes`` like ``sample_weight``.
 
     **Persistence.** A fitted estimator (or a Pipeline holding one) can be
     pickled with ``joblib``/``pickle``; one trained on CUDA unpickles on a
