@@ -309,13 +309,20 @@ def test_uploads_never_touch_the_disk(client, monkeypatch):
 
 
 # ----------------------------------------------------------------- explain
-def test_explain_png(client, astronaut_png):
+def test_explain_png(client, astronaut_png, tmp_path, capsys):
     reply = client.post("/api/v1/explain", files=_files(("a.png", astronaut_png),
                                                         field="image"))
     assert reply.status_code == 200 and reply.headers["content-type"] == "image/png"
     assert reply.headers["x-faces"] == "1"
     picture = cv2.imdecode(np.frombuffer(reply.content, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (192, 192, 3)
+    # The very picture skfer predict --explain writes.
+    (tmp_path / "astronaut.png").write_bytes(astronaut_png)
+    assert main(["predict", "--quiet", "--explain", str(tmp_path / "why"),
+                 str(tmp_path / "astronaut.png")]) == 0
+    capsys.readouterr()
+    np.testing.assert_array_equal(picture, cv2.imread(str(tmp_path / "why" /
+                                                          "astronaut_face0.png")))
     one = client.post("/api/v1/explain?face=0", files=_files(("a.png", astronaut_png)))
     assert one.status_code == 200 and one.content == reply.content
 

@@ -348,7 +348,10 @@ function onReply(reply) {
   const scale = overlay.width / reply.width;
   drawBoxes(ctx, reply.faces, scale, cam.model);
   fillFaces($("#live-faces"), reply.faces, cam.model);
-  $("#live-faces").dataset.frame = String(reply.frame);
+  const list = $("#live-faces");
+  list.dataset.frame = String(reply.frame);
+  list.dataset.width = String(reply.width);
+  list.dataset.height = String(reply.height);
 }
 
 function stopWebcam(closeSocket = true) {
