@@ -300,10 +300,10 @@ def test_real_ferplus_soft_labels_learn(ferplus_real):
                         module__hidden=(64,), module__dropout=0.2, max_epochs=6, lr=2e-3,
                         validation_fraction=None, batch_size=64, augment=False,
                         random_state=0, device="cpu")
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the shared box's load does not count
     clf.fit(data.images[train], data.target[train], votes=data.votes[train])
-    seconds = time.perf_counter() - start
-    assert seconds < 60, f"training took {seconds:.0f} s"
+    seconds = time.process_time() - start
+    assert seconds < 60, f"training took {seconds:.0f} s of CPU"
     accuracy = clf.score(data.images[test], data.target[test])
     chance = np.bincount(data.target[test]).max() / len(test)  # always 'neutral'
     assert chance == pytest.approx(0.37, abs=0.01)
