@@ -118,21 +118,40 @@ def test_detection_from_eight_threads_at_once_in_fresh_processes():
 
 
 # --------------------------------------------------- 3. Ctrl-C in training
-def test_fit_lets_an_interrupt_through():
-    from skorch.callbacks import Callback
-
+def _tiny_fit(callback):
     from skfer.neural import CNNClassifier
-
-    class Interrupt(Callback):
-        def on_batch_end(self, net, **kwargs):
-            raise KeyboardInterrupt
 
     X = np.random.default_rng(0).integers(0, 255, (40, 16, 16), dtype=np.uint8)
     y = np.arange(40) % 2
-    clf = CNNClassifier(architecture="simple", max_epochs=3, callbacks=[Interrupt()],
+    clf = CNNClassifier(architecture="simple", max_epochs=3, callbacks=[callback],
                         verbose=0)
+    return clf.fit(X, y)
+
+
+def test_fit_lets_a_real_ctrl_c_through():
+    import signal
+
+    from skorch.callbacks import Callback
+
+    class CtrlC(Callback):  # the user presses Ctrl-C during the first batch
+        def on_batch_end(self, net, **kwargs):
+            signal.raise_signal(signal.SIGINT)
+
     with pytest.raises(KeyboardInterrupt, match="training interrupted"):
-        clf.fit(X, y)
+        _tiny_fit(CtrlC())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_callback_stopping_training_still_ends_it_normally():
+    # skorch's EarlyStopping and skfer's TimeBudget stop by raising KeyboardInterrupt.
+    from skorch.callbacks import Callback
+
+    class Stop(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    clf = _tiny_fit(Stop())
+    assert len(clf.net_.history) == 1 and hasattr(clf, "classes_")
 
 
 def test_interrupted_train_writes_no_model(tmp_path, capsys, monkeypatch):

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import torch
@@ -116,6 +118,37 @@ class _Interrupted(BaseException):
     """A KeyboardInterrupt carried past skorch's ``except KeyboardInterrupt``."""
 
 
+#: Set by the SIGINT handler of :func:`_watch_sigint` when the user pressed Ctrl-C.
+_SIGINT = threading.Event()
+
+
+@contextlib.contextmanager
+def _watch_sigint():
+    """Record a real Ctrl-C (SIGINT) while training, then raise as Python does.
+
+    Only in the main thread and only over Python's default handler (a
+    handler the user installed is left alone). Nested fits share the watch.
+    """
+    import signal
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum, frame):
+        _SIGINT.set()
+        raise KeyboardInterrupt
+
+    _SIGINT.clear()
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _SIGINT.clear()
+
+
 class SkferNet(NeuralNetClassifier):
     """skorch classifier with a tensor iterator, AMP on CUDA and channels_last.
 
@@ -145,20 +178,25 @@ class SkferNet(NeuralNetClassifier):
         self.compile_forward = compile_forward
 
     # -- Ctrl-C: skorch's partial_fit swallows KeyboardInterrupt and returns
-    #    as if training had finished; skfer lets it through, so that an
-    #    interrupted fit never passes for a trained model.
+    #    as if training had finished, because its callbacks (EarlyStopping,
+    #    skfer's TimeBudget) stop training by raising it. skfer tells the two
+    #    apart: a real SIGINT during fit is recorded by a handler and let
+    #    through, so an interrupted fit never passes for a trained model.
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
-            raise _Interrupted from None
+            if _SIGINT.is_set():
+                raise _Interrupted from None
+            raise  # a callback's way to stop: skorch ends training normally
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        try:
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        except _Interrupted:
-            raise KeyboardInterrupt(
-                f"training interrupted after {len(self.history)} epoch(s)") from None
+        with _watch_sigint():
+            try:
+                return super().partial_fit(X, y, classes=classes, **fit_params)
+            except _Interrupted:
+                raise KeyboardInterrupt(
+                    f"training interrupted after {len(self.history)} epoch(s)") from None
 
     # -- device-dependent helpers, decided at call time so that a net
     #    unpickled on a CPU-only machine just works
