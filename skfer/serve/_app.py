@@ -5,19 +5,18 @@ Routes: the page (``/`` and ``/static/``), ``GET /health``,
 and the webcam's WebSocket ``/api/v1/stream``; OpenAPI at ``/docs``.
 Uploads are read and parsed in memory (:class:`~._service.MultipartReader`),
 never written to disk.
-"""
 
-from __future__ import annotations
+FastAPI is imported inside :func:`build_app`, so that this module imports
+(and its doctests collect) without the ``serve`` extra; the route functions'
+annotations are real objects (no ``from __future__ import annotations``),
+which FastAPI reads to build the routes.
+"""
 
 import asyncio
 import json
 import logging
 import time
 from pathlib import Path
-
-from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..cli._predict import face_line, photo_lines
@@ -75,6 +74,10 @@ class _Admission:
 
 def build_app(service):
     """The FastAPI app serving ``service`` (see :func:`skfer.serve.create_app`)."""
+    from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+
     app = FastAPI(
         title="skfer serve",
         version=__version__,
