@@ -384,6 +384,13 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator; the trained skorch net is ``net_``.
+
+        Raises
+        ------
+        ValueError
+            If ``votes`` has another shape than (n_samples, n_classes),
+            holds NaN, infinity or negative values, has rows that do not sum
+            to 1, or comes with ``loss='mse'``.
         """
         self._check_prefixed()
         augment = self._validate_params_values()
@@ -392,22 +399,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         y_enc = self._label_encoder.transform(y).astype(np.int64)
-
-        Raises
-        ------
-        ValueError
-            If ``votes`` has another shape than (n_samples, n_classes),
-            holds NaN, infinity or negative values, has rows that do not sum
-            to 1, or comes with ``loss='mse'``.
         n_classes = len(self.classes_)
-
-        scale = self._scale_for(X_arr, reset=True)
-        self.input_mean_, self.input_std_ = _channel_stats(X_arr, scale, channel_axis=-3)
-        self.device_ = resolve_device(self.device)
-
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        split_seed = int(rng.randint(np.iinfo(np.int32).max))
         if votes is not None:
             votes = check_votes(votes, len(X_arr), self.classes_, type(self).__name__)
             if self.loss != "cross_entropy":
@@ -416,6 +408,14 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                     f"against the vote distributions, but loss={self.loss!r}; use "
                     "loss='cross_entropy', or fit on the labels y alone."
                 )
+
+        scale = self._scale_for(X_arr, reset=True)
+        self.input_mean_, self.input_std_ = _channel_stats(X_arr, scale, channel_axis=-3)
+        self.device_ = resolve_device(self.device)
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        split_seed = int(rng.randint(np.iinfo(np.int32).max))
         has_valid = (
             self.validation_fraction is not None
             and split_indices(
@@ -448,6 +448,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                 if has_valid
                 else None,
                 criterion_kwargs=criterion_kwargs,
+                soft_targets=votes is not None,
             )
             if self.pretrained is None:
                 self.n_pretrained_ = 0
@@ -456,7 +457,6 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                 self.net_.initialize()
                 self.n_pretrained_ = _copy_pretrained(
                     self.net_.module_, self.pretrained, n_classes, name=type(self).__name__
-                soft_targets=votes is not None,
                 )
                 self.net_.partial_fit(X_t, y_t)
         return self
@@ -512,6 +512,9 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
                                             monitor=monitor, factor=0.1,
                                             patience=max(1, self.patience // 2)))
             )
+        # The user's callbacks run before the two that stop training (by
+        # raising at the end of an epoch), so they also see the last epoch.
+        callbacks += copy.deepcopy(list(self.callbacks)) if self.callbacks else []
         if self.early_stopping and valid_split is not None:
             callbacks.append(
                 ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.patience,
@@ -521,8 +524,6 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append(("time_budget", TimeBudget(self.max_time)))
         if self.verbose and self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
-        user = copy.deepcopy(list(self.callbacks)) if self.callbacks else []
-        callbacks += user
 
         optimizer = self.optimizer
         opt_kwargs = {"weight_decay": float(self.weight_decay)}
@@ -564,6 +565,9 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
             mixed_precision=bool(self.mixed_precision) and on_cuda,
             channels_last=self._use_channels_last(),
             compile_forward=check_compile(self.compile, type(self).__name__),
+            # soft targets (fit(..., votes=)) are scored by their most voted class
+            **({"callbacks__valid_acc__target_extractor": hard_targets}
+               if soft_targets else {}),
             **{f"criterion__{k}": v for k, v in criterion_kwargs.items()},
             **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
         )
@@ -572,9 +576,6 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
     def _body_kwargs(self, base, cls):
         """Merge the data-derived ``base`` arguments with the user's ``module__*``."""
         user = {
-            # soft targets (fit(..., votes=)) are scored by their most voted class
-            **({"callbacks__valid_acc__target_extractor": hard_targets}
-               if soft_targets else {}),
             k[len("module__"):]: v
             for k, v in self._prefixed_params.items()
             if k.startswith("module__")
