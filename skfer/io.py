@@ -8,38 +8,41 @@ A model file (``.skfer`` by convention) is a zip archive holding:
   transformers, SVC, PCA...) written with :mod:`skops.io`, in which every
   fitted deep estimator has been replaced by a small placeholder;
 - ``nets/<i>/config.json`` and ``nets/<i>/weights.safetensors``: each deep
-  estimator in skfer.neural's own format (JSON parameters, safetensors
-  weights), put back in place of its placeholder on load.
+  estimator (JSON parameters, safetensors weights), put back in place of its
+  placeholder on load.
+
+A bare deep estimator (``est.save(path)``, or :func:`save_model` of one) is
+a model file with one net and no ``model.skops``. :func:`load_model` reads
+them all, the unzipped folder of one, and the folders and zips of
+``config.json`` + ``weights.safetensors`` that skfer 0.1's
+``CNNClassifier.save`` wrote.
 
 Neither part is a pickle. skops rebuilds objects from a description and
 refuses types it does not trust; :func:`load_model` trusts, beyond skops'
 own list, only skfer's estimator classes, scikit-learn's estimator classes
 and numpy's scalar and dtype classes, checked by name against the file
-before anything is built. See ``docs/io.rst`` for the safety argument.
+before anything is built. The container (members, size limits, format
+versions) is ``skfer._modelfile``; the nets' two members are
+``skfer.neural``'s. See ``docs/io.rst`` for the safety argument.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
-import json
-import os
-import tempfile
-import zipfile
-from datetime import datetime, timezone
-from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["load_model", "save_model"]
+from ._modelfile import (
+    NET_CONFIG,
+    SKOPS,
+    broken_file_error,
+    net_member,
+    read_model_file,
+    write_model_file,
+)
 
-FORMAT = "skfer-model"
-FORMAT_VERSION = 1
-_MANIFEST = "manifest.json"
-_SKOPS = "model.skops"
-_NET_CONFIG = "config.json"
-_NET_WEIGHTS = "weights.safetensors"
-_EXTENSIONS_HINT = "save_model() writes them; the usual extension is .skfer"
+__all__ = ["load_model", "save_model"]
 
 
 class _NetPlaceholder:
@@ -74,7 +77,7 @@ def _type_name(cls):
 
 # --------------------------------------------------------------------- save
 def _is_fitted_net(obj):
-    from .neural._base import BaseNeuralClassifier
+    from .neural import BaseNeuralClassifier
 
     return isinstance(obj, BaseNeuralClassifier) and obj.__sklearn_is_fitted__()
 
@@ -115,32 +118,6 @@ def _swap_nets(obj, nets, memo):
     return out
 
 
-def _jsonable(values):
-    out = []
-    for v in values:
-        v = v.item() if hasattr(v, "item") else v
-        out.append(v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
-    return out
-
-
-def _describe(model, n_nets):
-    from sklearn.pipeline import Pipeline
-
-    try:
-        classes = _jsonable(list(model.classes_))
-    except (AttributeError, TypeError):
-        classes = None
-    steps = None
-    if isinstance(model, Pipeline):
-        steps = [[name, _type_name(type(step))] for name, step in model.steps]
-    return {
-        "kind": "deep" if n_nets else "classical",
-        "estimator": _type_name(type(model)),
-        "steps": steps,
-        "classes": classes,
-    }
-
-
 def save_model(model, path, *, metadata=None):
     """Save a fitted skfer model (classical or deep) to one safe file.
 
@@ -177,14 +154,15 @@ def save_model(model, path, *, metadata=None):
     See Also
     --------
     load_model : Read the file back.
-    skfer.neural.CNNClassifier.save : The deep estimators' own format.
+    skfer.neural.CNNClassifier.save : The same file for a bare deep estimator.
 
     Notes
     -----
     The scikit-learn parts are written with :func:`skops.io.dumps` and each
-    fitted deep estimator with :meth:`~skfer.neural.CNNClassifier.save`'s
-    format (``config.json`` + ``weights.safetensors``), all in one zip; see
-    the module docstring. Parameters that format cannot store (callbacks, a
+    fitted deep estimator as ``config.json`` + ``weights.safetensors``, all
+    in one zip; see the module docstring. A bare deep estimator is written
+    as :meth:`~skfer.neural.CNNClassifier.save` writes it, without the
+    skops part. Parameters the format cannot store (callbacks, a
     ``RandomState`` instance) are saved as None with a warning, and the
     deep estimators' training history is not kept.
 
@@ -209,8 +187,8 @@ def save_model(model, path, *, metadata=None):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
-    from . import __version__
-    from .neural._persist import dumps as net_dumps
+    from .neural._persist import net_members
+    from .neural._persist import save as save_net
 
     if not isinstance(model, BaseEstimator):
         raise TypeError(
@@ -225,46 +203,16 @@ def save_model(model, path, *, metadata=None):
         ) from None
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}.")
+    if _is_fitted_net(model):
+        return save_net(model, path, metadata=metadata, stacklevel=3)
 
     nets = []
     swapped = _swap_nets(model, nets, {})
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "skfer_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **_describe(model, len(nets)),
-        "nets": [member for member, _ in nets],
-        "metadata": metadata or {},
-    }
-    try:
-        manifest_bytes = json.dumps(manifest, indent=2).encode("utf-8")
-    except TypeError as exc:
-        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
-    skops_bytes = sio.dumps(swapped)
-    net_files = []
+    members = {SKOPS: sio.dumps(swapped)}
     for member, est in nets:
-        config, weights = net_dumps(est)
-        net_files.append((f"{member}/{_NET_CONFIG}", config))
-        net_files.append((f"{member}/{_NET_WEIGHTS}", weights))
-
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"'{path}' is a folder; give the model file's name (e.g. model.skfer).")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write next to the target, then rename: a failed save leaves no half file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(_MANIFEST, manifest_bytes)
-            zf.writestr(_SKOPS, skops_bytes)
-            for name, data in net_files:
-                zf.writestr(name, data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        members.update(net_members(est, member, stacklevel=3))
+    return write_model_file(path, model, members=members, nets=[m for m, _ in nets],
+                            root=SKOPS, metadata=metadata)
 
 
 # --------------------------------------------------------------------- load
@@ -307,12 +255,9 @@ def _is_trusted_type(name):
     return issubclass(obj, (np.generic, np.dtype))
 
 
-def _check_types(data, trusted, path):
+def _check_types(untrusted, trusted, path):
     """The type names to pass to skops: refuse the file if one is not trusted."""
-    import skops.io as sio
-
     user = set(trusted or ())
-    untrusted = sio.get_untrusted_types(data=data)
     refused = [t for t in untrusted if t not in user and not _is_trusted_type(t)]
     if refused:
         raise ValueError(
@@ -327,7 +272,7 @@ def _restore_nets(obj, nets, seen):
     """Put the loaded deep estimators back in place of their placeholders (in place)."""
     if isinstance(obj, _NetPlaceholder):
         if obj.member not in nets:
-            raise ValueError(f"the file has no deep estimator '{obj.member}'")
+            raise ValueError(f"its {SKOPS} refers to a net {obj.member!r} that it lacks")
         return nets[obj.member]
     if id(obj) in seen:
         return obj
@@ -349,36 +294,15 @@ def _restore_nets(obj, nets, seen):
     return obj
 
 
-def _read_manifest(zf, path):
-    try:
-        manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
-    except KeyError:
-        raise ValueError(
-            f"'{path}' is not a skfer model file: it has no {_MANIFEST} "
-            f"({_EXTENSIONS_HINT})."
-        ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"'{path}' is not a skfer model file: bad {_MANIFEST} ({exc}).") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(
-            f"'{path}' is not a skfer model file (its {_MANIFEST} is not of format "
-            f"'{FORMAT}')."
-        )
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"'{path}' uses skfer model format version {manifest['format_version']}, "
-            f"newer than this skfer reads ({FORMAT_VERSION}); upgrade skfer."
-        )
-    return manifest
-
-
 def load_model(path, *, trusted=None, custom_objects=None, device=None):
-    """Load a model written by :func:`save_model`, running no code from the file.
+    """Load any skfer model file, running no code from the file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A model file written by :func:`save_model`.
+        A model file written by :func:`save_model` or by a deep estimator's
+        ``save`` (``.skfer``), the unzipped folder of one, or a folder or
+        zip written by skfer 0.1's ``CNNClassifier.save``.
     trusted : list of str or None, default=None
         Further type names (``'module.Class'``) to trust, beyond skops' own
         list and skfer's (skfer's, scikit-learn's estimator classes, numpy's
@@ -386,8 +310,13 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
         error that names them; pass them here only for a file whose origin
         you trust.
     custom_objects : list of classes or None, default=None
-        Architecture classes from outside skfer used by a deep estimator in
-        the file (see :func:`skfer.neural.load`).
+        Classes that a deep estimator in the file refers to (an
+        ``architecture`` passed as a class) and that live outside skfer,
+        ``torch.nn`` and ``torch.optim``: they are not imported by name,
+        pass them here. Classes of those modules are imported by name, and
+        only subclasses of ``torch.nn.Module`` or ``torch.optim.Optimizer``:
+        a config naming a function or another class is refused, since what
+        it names is called with arguments from the file.
     device : str, torch.device or None, default=None
         Where to put the deep estimators' nets (``'cpu'``, ``'cuda'``); None:
         each estimator's own ``device`` resolved on this machine, falling
@@ -399,15 +328,18 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
         The fitted model; it predicts as the saved one did. Its attribute
         ``skfer_manifest_`` holds the file's manifest (``skfer_version``,
         ``kind`` ('classical' or 'deep'), ``classes``, ``created``,
-        ``metadata``...).
+        ``metadata``...; for a skfer 0.1 net folder, which has none, a
+        stand-in with ``'legacy': True``).
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If ``path`` is not a skfer model file, or holds a type that is not
-        trusted.
+        If ``path`` is not a skfer model file or is broken (one error naming
+        the file and the problem: not a zip, a member missing or larger than
+        its limit, bad JSON or safetensors), was written by a newer skfer,
+        or holds a type that is not trusted.
 
     See Also
     --------
@@ -432,46 +364,41 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
     """
     import skops.io as sio
 
-    from .neural._persist import loads as net_loads
+    from .neural._load import loads as net_loads
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Model file not found: '{path}'.")
-    if path.is_dir():
-        raise ValueError(f"'{path}' is a folder, not a skfer model file ({_EXTENSIONS_HINT}).")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"'{path}' is not a skfer model file ({_EXTENSIONS_HINT}).")
     if trusted is not None and (
         isinstance(trusted, str) or not all(isinstance(t, str) for t in trusted)
     ):
         raise TypeError(
             f"trusted must be a list of type names such as ['mymodule.MyClass'], got {trusted!r}."
         )
-    with zipfile.ZipFile(path) as zf:
-        manifest = _read_manifest(zf, path)
-        names = set(zf.namelist())
-        try:
-            data = zf.read(_SKOPS)
-            nets_raw = {
-                m: (zf.read(f"{m}/{_NET_CONFIG}"), zf.read(f"{m}/{_NET_WEIGHTS}"))
-                for m in manifest.get("nets", [])
-            }
-        except KeyError as exc:
-            raise ValueError(
-                f"'{path}' is an incomplete skfer model file: {exc.args[0]} "
-                f"(it holds {sorted(names)[:6]})."
-            ) from None
-    accepted = _check_types(data, trusted, path)
-    model = sio.loads(data, trusted=accepted)
-    nets = {
-        member: net_loads(config, weights, custom_objects=custom_objects, device=device,
-                          source=f"{path}:{member}")
-        for member, (config, weights) in nets_raw.items()
-    }
-    try:
-        model = _restore_nets(model, nets, set())
-    except ValueError as exc:
-        raise ValueError(f"'{path}' is an incomplete skfer model file: {exc}.") from None
+
+    def load_net(model_file, folder):
+        config, state = model_file.read_net(folder)
+        return net_loads(config, state, custom_objects=custom_objects, device=device,
+                         source=path, member=net_member(folder, NET_CONFIG))
+
+    with read_model_file(path) as model_file:
+        manifest = model_file.manifest
+        if model_file.root != SKOPS:
+            model = load_net(model_file, model_file.root)
+        else:
+            # Types are checked before anything is built, nets included.
+            data = model_file.read(SKOPS)
+            try:
+                untrusted = sio.get_untrusted_types(data=data)
+            except Exception as exc:  # skops reads a zip of JSON: a broken file
+                raise broken_file_error(path, f"{SKOPS} cannot be read ({exc})") from None
+            accepted = _check_types(untrusted, trusted, path)
+            nets = {folder: load_net(model_file, folder) for folder in model_file.nets}
+            try:
+                model = sio.loads(data, trusted=accepted)
+            except Exception as exc:
+                raise broken_file_error(path, f"{SKOPS} cannot be read ({exc})") from None
+            try:
+                model = _restore_nets(model, nets, set())
+            except ValueError as exc:
+                raise broken_file_error(path, str(exc)) from None
     try:
         model.skfer_manifest_ = manifest
     except AttributeError:  # pragma: no cover - objects without a __dict__

@@ -1,4 +1,4 @@
-"""Tests of the deep estimators: skfer.neural.{CNN,RNN,Sequence}Classifier and load."""
+"""Tests of the deep estimators: skfer.neural.{CNN,RNN,Sequence}Classifier and est.save."""
 
 import copy
 import json
@@ -24,8 +24,9 @@ from sklearn.utils.estimator_checks import (
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 
+from skfer.io import load_model
 from skfer.nets import SimpleCNN
-from skfer.neural import CNNClassifier, RNNClassifier, SequenceClassifier, load
+from skfer.neural import CNNClassifier, RNNClassifier, SequenceClassifier
 from skfer.neural._data import augment_batch, check_augment, split_indices
 
 # --------------------------------------------------------------------------
@@ -736,35 +737,37 @@ def test_pipeline_pickle_round_trip():
 
 
 @pytest.mark.parametrize("kind", ["cnn", "rnn", "seq"])
-@pytest.mark.parametrize("suffix", ["", ".zip"])
+@pytest.mark.parametrize("suffix", [".skfer", ".zip", ""])
 def test_safe_save_and_load(kind, suffix, tmp_path):
+    # est.save writes a .skfer model file whatever the name: one net, no skops part
     clf, X = _fitted(kind)
     path = clf.save(tmp_path / f"model{suffix}")
-    loaded = load(path)
+    assert path == tmp_path / f"model{suffix}" and zipfile.is_zipfile(path)
+    loaded = load_model(path)
     assert type(loaded) is type(clf)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     assert loaded.classes_.dtype == clf.classes_.dtype
     assert loaded.get_params() == clf.get_params()
     assert loaded.input_shape_ == clf.input_shape_
-    if suffix:
-        with zipfile.ZipFile(path) as zf:
-            assert sorted(zf.namelist()) == ["config.json", "weights.safetensors"]
-            config = json.loads(zf.read("config.json"))
-    else:
-        assert sorted(p.name for p in path.iterdir()) == ["config.json", "weights.safetensors"]
-        config = json.loads((path / "config.json").read_text())
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == [
+            "manifest.json", "nets/0/config.json", "nets/0/weights.safetensors"]
+        config = json.loads(zf.read("nets/0/config.json"))
+        manifest = json.loads(zf.read("manifest.json"))
     assert config["estimator"] == type(clf).__name__
     assert config["skfer_version"]
+    assert manifest["root"] == "nets/0" and manifest["format_version"] == 2
+    assert loaded.skfer_manifest_ == manifest
 
 
 def test_safe_load_never_unpickles(tmp_path):
     clf, X = _fitted("cnn")
-    path = clf.save(tmp_path / "m.zip")
+    path = clf.save(tmp_path / "m.skfer")
     with mock.patch("pickle.loads", side_effect=AssertionError("pickle used")), \
             mock.patch("pickle.load", side_effect=AssertionError("pickle used")), \
             mock.patch("torch.load", side_effect=AssertionError("torch.load used")):
-        loaded = load(path)
+        loaded = load_model(path)
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
 
 
@@ -784,34 +787,44 @@ def test_custom_architecture_class(tmp_path):
     X, y = quadrant_blobs(40, size=8)
     clf = CNNClassifier(architecture=OutsideNet, module__width=6, max_epochs=2, **FAST).fit(X, y)
     assert clf.net_.module_.body.conv.out_channels == 6
-    path = clf.save(tmp_path / "m")
+    path = clf.save(tmp_path / "m.skfer")
     with pytest.raises(ValueError, match=r"outside skfer.*custom_objects=\[OutsideNet\]"):
-        load(path)
-    loaded = load(path, custom_objects=[OutsideNet])
+        load_model(path)
+    loaded = load_model(path, custom_objects=[OutsideNet])
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
-        load(tmp_path / "missing")
+        load_model(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="config.json is missing"):
-        load(tmp_path / "empty")
-    clf, _ = _fitted("cnn")
-    path = clf.save(tmp_path / "m")
-    config = json.loads((path / "config.json").read_text())
+    with pytest.raises(ValueError, match="empty' is not a readable skfer model file: it has "
+                                         "no manifest.json"):
+        load_model(tmp_path / "empty")
+    clf, X = _fitted("cnn")
+    # the unzipped folder of a model file reads as the file does
+    folder = tmp_path / "m"
+    with zipfile.ZipFile(clf.save(tmp_path / "m.skfer")) as zf:
+        zf.extractall(folder)
+    np.testing.assert_array_equal(load_model(folder).predict_proba(X), clf.predict_proba(X))
+    (folder / "nets/0/weights.safetensors").unlink()
+    with pytest.raises(ValueError, match="nets/0/weights.safetensors is missing"):
+        load_model(folder)
+    config_file = folder / "nets/0/config.json"
+    config = json.loads(config_file.read_text())
     config["format_version"] = 99
-    (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="newer than this skfer"):
-        load(path)
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="skfer-neural format version 99 .*newer than this "
+                                         "skfer reads .*upgrade skfer"):
+        load_model(folder)
 
 
 def test_save_warns_about_unsaved_callbacks(tmp_path):
     X, y = quadrant_blobs(20, size=8)
     clf = CNNClassifier(**TINY_CNN, max_epochs=1, callbacks=[Recorder()], **FAST).fit(X, y)
     with pytest.warns(UserWarning, match=r"\['callbacks'\]"):
-        path = clf.save(tmp_path / "m")
-    assert load(path).callbacks is None
+        path = clf.save(tmp_path / "m.skfer")
+    assert load_model(path).callbacks is None
 
 
 def _cuda_tagged_pickle(obj):
@@ -941,7 +954,7 @@ def test_cuda_safe_save_loads_on_cpu(tmp_path):
     X, y = quadrant_blobs(60, size=8)
     clf = CNNClassifier(**TINY_CNN, max_epochs=2, batch_size=32, random_state=0,
                         device="cuda").fit(X, y)
-    loaded = load(clf.save(tmp_path / "m.zip"), device="cpu")
+    loaded = load_model(clf.save(tmp_path / "m.skfer"), device="cpu")
     assert loaded.device_ == "cpu"
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=2e-2)
 
@@ -1005,10 +1018,10 @@ def test_compile_eager_matches_uncompiled_and_keeps_the_plain_module(tmp_path):
         np.testing.assert_allclose(restored.predict_proba(X), expected, atol=1e-6)
         assert restored.net_.__dict__["_compiled_forward_"][0] is restored.net_.module_
     # safe format: compile is a JSON value of the config, and the loaded model compiles
-    path = clf.save(tmp_path / "m.zip")
+    path = clf.save(tmp_path / "m.skfer")
     with zipfile.ZipFile(path) as zf:
-        assert "compile" in json.loads(zf.read("config.json"))["params"]
-    loaded = load(path)
+        assert "compile" in json.loads(zf.read("nets/0/config.json"))["params"]
+    loaded = load_model(path)
     assert loaded.compile == EAGER and loaded.net_.compile_forward == EAGER
     np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-6)
     assert "_compiled_forward_" in loaded.net_.__dict__
@@ -1040,8 +1053,8 @@ def test_compile_backend_runs_training_and_prediction(tmp_path):
     assert len(calls) > n_fit and not any(calls[n_fit:])  # prediction, without grad
     # a callable backend has no JSON form: saved as None (compilation off)
     with pytest.warns(UserWarning, match=r"parameters \['compile'\]"):
-        path = clf.save(tmp_path / "m.zip")
-    loaded = load(path)
+        path = clf.save(tmp_path / "m.skfer")
+    loaded = load_model(path)
     assert loaded.compile is None and loaded.net_.forward_module() is loaded.net_.module_
     np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-6)
 
@@ -1170,7 +1183,7 @@ def test_max_time_stops_training_after_the_budget():
 def test_pretrained_copies_every_weight_but_the_output_layer(tmp_path):
     X, y = quadrant_blobs(60, size=8)
     source = CNNClassifier(**TINY_CNN, max_epochs=3, random_state=0).fit(X, y)
-    path = source.save(tmp_path / "source.zip")
+    path = source.save(tmp_path / "source.skfer")
     # Other class names, same number of classes: the output layer must not be copied.
     y_other = np.array(["p", "q", "r", "s"])[np.asarray(y) % 4]
     tuned = CNNClassifier(**TINY_CNN, max_epochs=1, lr=1e-12, optimizer="sgd",
@@ -1200,7 +1213,7 @@ def test_pretrained_errors(tmp_path):
     with pytest.raises(ValueError, match=r"pretrained must be None or the path.*save it first"):
         CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=CNNClassifier()).fit(X, y)
     rnn = RNNClassifier(hidden_sizes=(4,), max_epochs=1, random_state=0).fit(X, y)
-    path = rnn.save(tmp_path / "rnn.zip")
+    path = rnn.save(tmp_path / "rnn.skfer")
     with pytest.raises(ValueError, match="no weight of the pretrained model"):
         CNNClassifier(**TINY_CNN, max_epochs=1, pretrained=str(path)).fit(X, y)
 

@@ -7,7 +7,6 @@ import numbers
 import os
 import warnings
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -173,6 +172,15 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
     Subclasses define ``__init__`` (explicit keyword-only parameters plus
     ``**kwargs`` for ``module__*``/``optimizer__*``, stored by
     :meth:`_store_prefixed`), ``_to_tensor_layout`` and ``_module_spec``.
+    Public for ``isinstance`` checks: every skfer deep estimator is one.
+
+    Examples
+    --------
+    >>> from skfer.neural import BaseNeuralClassifier, CNNClassifier, RNNClassifier
+    >>> isinstance(CNNClassifier(), BaseNeuralClassifier)
+    True
+    >>> issubclass(RNNClassifier, BaseNeuralClassifier)
+    True
     """
 
     _input_ndim = 4  # ndim of the tensor the body receives (N, C, H, W)
@@ -695,23 +703,35 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------ persistence
-    def save(self, path):
-        """Save the fitted estimator without pickle: ``config.json`` + ``weights.safetensors``.
+    def save(self, path, *, metadata=None):
+        """Save the fitted estimator to a ``.skfer`` model file (no pickle).
 
         Parameters
         ----------
         path : str or os.PathLike
-            A folder (created if needed) or, when the name ends in ``.zip``,
-            a zip file holding the two files. Load it with
-            :func:`skfer.neural.load`.
+            The file to write (``.skfer`` by convention; an existing file is
+            replaced, missing parent folders are created). It is the model
+            file of :func:`skfer.io.save_model`, holding only this net
+            (``config.json`` + ``weights.safetensors``): read it back with
+            :func:`skfer.io.load_model`, or start another fit from it with
+            ``pretrained=path``.
+        metadata : dict or None, default=None
+            JSON-serialisable information stored in the file's manifest.
 
         Returns
         -------
         path : pathlib.Path
+            The file written.
+
+        Notes
+        -----
+        Parameters the format cannot store (callbacks, a ``RandomState``
+        instance) are saved as None with a warning; the training history is
+        not kept.
         """
         from ._persist import save
 
-        return save(self, path)
+        return save(self, path, metadata=metadata, stacklevel=3)
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -723,26 +743,10 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _pretrained_state(path):
-    """The module state dict of a skfer model saved at ``path``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"pretrained: no saved model at '{path}'.")
-    if path.suffix.lower() == ".skfer":
-        from ..io import load_model
+    """The module state dict of the net in the skfer model file at ``path``."""
+    from ._persist import read_pretrained_state
 
-        model = load_model(path, device="cpu")
-        if hasattr(model, "steps"):
-            model = model.steps[-1][1]
-    else:
-        from ._persist import load
-
-        model = load(path, device="cpu")
-    if not isinstance(model, BaseNeuralClassifier):
-        raise ValueError(
-            f"pretrained: '{path}' holds a {type(model).__name__}, not a skfer.neural "
-            "estimator: there are no net weights to start from."
-        )
-    return model.net_.module_.state_dict()
+    return read_pretrained_state(path)
 
 
 def _output_layer_keys(module, n_classes):

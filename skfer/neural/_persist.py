@@ -1,24 +1,48 @@
-"""Safe persistence: ``config.json`` + ``weights.safetensors``, no pickle."""
+"""One deep estimator in a model file: its ``config.json`` and ``weights.safetensors``.
+
+* :func:`dumps` turns a fitted estimator into those two members (JSON
+  parameters and fitted attributes, safetensors weights: no pickle);
+* :func:`save` writes them as a net-only model file (``est.save(path)``, and
+  :func:`skfer.io.save_model` of a bare net);
+* :func:`read_pretrained_state` reads the weights of a model file's net for
+  ``pretrained=``, without rebuilding any estimator (nor reading a
+  Pipeline's skops member);
+* the decoding helpers (:func:`decode`, :func:`import_class`,
+  :func:`classes_from_json`) that :mod:`skfer.neural._load` rebuilds an
+  estimator with.
+
+The container (zip or folder, manifest, size limits, format versions) is
+:mod:`skfer._modelfile`. This module imports no estimator class:
+``skfer.neural._base`` imports it for ``save`` and ``pretrained=``.
+"""
 
 from __future__ import annotations
 
 import importlib
 import json
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-FORMAT = "skfer-neural"
-FORMAT_VERSION = 1
-_CONFIG = "config.json"
-_WEIGHTS = "weights.safetensors"
-#: Modules whose classes ``load`` imports by name; others must be passed in.
+from .._modelfile import (
+    NET_CONFIG,
+    NET_FORMAT,
+    NET_FORMAT_VERSION,
+    NET_WEIGHTS,
+    SKOPS,
+    net_member,
+    read_model_file,
+    write_model_file,
+)
+
+#: Modules whose classes the loader imports by name; others must be passed in.
 #: Only classes are imported this way, and only torch modules and optimizers
-#: (see :func:`_import_class`): a config naming a function is refused.
+#: (see :func:`import_class`): a config naming a function is refused.
 _TRUSTED = ("skfer.", "torch.nn.", "torch.optim.")
+#: The net folder of a net-only model file.
+NET_FOLDER = "nets/0"
 
 
 class _Unencodable(Exception):
@@ -50,7 +74,27 @@ def _encode(value):
     raise _Unencodable(type(value).__name__)
 
 
-def _import_class(path, custom):
+def import_class(path, custom):
+    """The class a config names: from ``custom`` or, by name, a torch module or optimizer.
+
+    Parameters
+    ----------
+    path : str
+        ``'module.Class'`` as saved.
+    custom : list of classes
+        The caller's ``custom_objects``.
+
+    Returns
+    -------
+    cls : type
+
+    Raises
+    ------
+    ValueError
+        If the class is outside skfer, ``torch.nn`` and ``torch.optim`` and
+        not in ``custom``, does not exist, or is not a ``torch.nn.Module`` or
+        ``torch.optim.Optimizer`` class.
+    """
     for cls in custom:
         if _class_path(cls) == path:
             return cls
@@ -61,9 +105,9 @@ def _import_class(path, custom):
     if not path.startswith(_TRUSTED):
         raise ValueError(
             f"The saved estimator uses the class '{path}', which is outside skfer, "
-            "torch.nn and torch.optim; load() does not import it by name (importing runs that module's "
-            "code). Import it yourself and pass it: "
-            f"load(path, custom_objects=[{path.rsplit('.', 1)[-1]}])."
+            "torch.nn and torch.optim; skfer does not import it by name (importing runs that "
+            "module's code). Import it yourself and pass it: "
+            f"skfer.io.load_model(path, custom_objects=[{path.rsplit('.', 1)[-1]}])."
         )
     module, _, name = path.rpartition(".")
     try:
@@ -83,17 +127,37 @@ def _import_class(path, custom):
     return obj
 
 
-def _decode(value, custom):
+def decode(value, custom):
+    """A parameter value from its JSON form (the inverse of the encoding of :func:`dumps`).
+
+    Parameters
+    ----------
+    value : JSON value
+    custom : list of classes
+        The caller's ``custom_objects`` (see :func:`import_class`).
+
+    Returns
+    -------
+    value : object
+        Tuples, dicts with any keys and classes restored.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` holds an object that the encoding does not produce.
+    """
     if isinstance(value, list):
-        return [_decode(v, custom) for v in value]
+        return [decode(v, custom) for v in value]
     if isinstance(value, dict):
-        if "__tuple__" in value:
-            return tuple(_decode(v, custom) for v in value["__tuple__"])
-        if "__dict__" in value:
-            return {_decode(k, custom): _decode(v, custom) for k, v in value["__dict__"]}
-        if "__class__" in value:
-            return _import_class(value["__class__"], custom)
-        raise ValueError(f"Unexpected object in config.json: {value!r}")
+        if set(value) == {"__tuple__"} and isinstance(value["__tuple__"], list):
+            return tuple(decode(v, custom) for v in value["__tuple__"])
+        if set(value) == {"__dict__"} and isinstance(value["__dict__"], list) and all(
+            isinstance(kv, list) and len(kv) == 2 for kv in value["__dict__"]
+        ):
+            return {decode(k, custom): decode(v, custom) for k, v in value["__dict__"]}
+        if set(value) == {"__class__"} and isinstance(value["__class__"], str):
+            return import_class(value["__class__"], custom)
+        raise ValueError(f"config.json holds an unexpected object: {str(value)[:80]}")
     return value
 
 
@@ -104,7 +168,33 @@ def _classes_to_json(classes):
     return {"dtype": classes.dtype.str, "values": classes.tolist()}
 
 
-def _classes_from_json(spec):
+def classes_from_json(spec):
+    """The ``classes_`` array from its JSON form ``{'dtype': ..., 'values': [...]}``.
+
+    Parameters
+    ----------
+    spec : dict
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is not of that form.
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("values"), list) or not isinstance(
+        spec.get("dtype"), str
+    ):
+        raise ValueError(f"classes is {str(spec)[:80]}, not {{'dtype': str, 'values': list}}")
+    try:
+        return _classes_array(spec)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"classes {str(spec)[:80]} cannot be read ({exc})") from None
+
+
+def _classes_array(spec):
     if spec["dtype"] == "object":
         return np.array(spec["values"], dtype=object)
     if spec["dtype"] == "str":
@@ -112,20 +202,30 @@ def _classes_from_json(spec):
     return np.array(spec["values"], dtype=np.dtype(spec["dtype"]))
 
 
-def dumps(estimator):
-    """The two files of the safe format as bytes: ``(config_json, weights)``.
+def dumps(estimator, *, stacklevel=2):
+    """The two members of a saved estimator: ``(config_json, weights)`` as bytes.
 
-    Used by :meth:`save` and by :func:`skfer.io.save_model` (which stores
-    them inside its own zip).
+    Parameters
+    ----------
+    estimator : CNNClassifier, RNNClassifier or SequenceClassifier
+        Fitted.
+    stacklevel : int, default=2
+        Of the warning about parameters saved as None, as seen from here (2:
+        the caller's line); callers add one per frame they put between.
+
+    Returns
+    -------
+    config_json : bytes
+        Format, versions, class, parameters (values JSON cannot hold, such
+        as callbacks, become None with a warning), fitted attributes and the
+        architecture.
+    weights : bytes
+        The net's state dict in safetensors form, on the CPU.
     """
     from safetensors.torch import save as st_save
+    from sklearn.utils.validation import check_is_fitted
 
     from .. import __version__
-    from ._base import BaseNeuralClassifier
-
-    if not isinstance(estimator, BaseNeuralClassifier):  # pragma: no cover
-        raise TypeError("save() expects a skfer.neural estimator.")
-    from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
     params = {}
@@ -141,13 +241,13 @@ def dumps(estimator):
             f"save(): parameters {dropped} hold objects that the safe format cannot "
             "store (e.g. callbacks, RandomState instances); they are saved as None.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
     body, body_kwargs = estimator._module_spec_
     module = estimator.net_.module_
     config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format": NET_FORMAT,
+        "format_version": NET_FORMAT_VERSION,
         "skfer_version": __version__,
         "torch_version": torch.__version__,
         "estimator": type(estimator).__name__,
@@ -175,181 +275,94 @@ def dumps(estimator):
         k: v.detach().to("cpu").contiguous()
         for k, v in module.state_dict().items()
     }
-    weights = st_save(state, metadata={"format": "pt", "skfer": FORMAT})
+    weights = st_save(state, metadata={"format": "pt", "skfer": NET_FORMAT})
     config_bytes = json.dumps(config, indent=2).encode("utf-8")
     return config_bytes, weights
 
 
-def save(estimator, path):
-    """Write ``estimator`` to ``path`` (folder, or zip when it ends in ``.zip``)."""
-    config_bytes, weights = dumps(estimator)
-    path = Path(path)
-    if path.suffix.lower() == ".zip":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(_CONFIG, config_bytes)
-            zf.writestr(_WEIGHTS, weights)
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / _CONFIG).write_bytes(config_bytes)
-        (path / _WEIGHTS).write_bytes(weights)
-    return path
+def net_members(estimator, folder, *, stacklevel=2):
+    """The members of ``estimator`` under ``folder`` of a model file (see :func:`dumps`).
+
+    Parameters
+    ----------
+    estimator : fitted deep estimator
+    folder : str
+        ``'nets/<i>'``.
+    stacklevel : int, default=2
+        See :func:`dumps`.
+
+    Returns
+    -------
+    members : dict of str to bytes
+        ``{folder/config.json: ..., folder/weights.safetensors: ...}``.
+    """
+    config, weights = dumps(estimator, stacklevel=stacklevel + 1)
+    return {net_member(folder, NET_CONFIG): config, net_member(folder, NET_WEIGHTS): weights}
 
 
-def _read(path):
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No saved estimator at '{path}'.")
-    if path.is_dir():
-        try:
-            return (path / _CONFIG).read_bytes(), (path / _WEIGHTS).read_bytes()
-        except FileNotFoundError as exc:
-            raise ValueError(
-                f"'{path}' is not a saved skfer estimator: {exc.filename} is missing."
-            ) from None
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if not {_CONFIG, _WEIGHTS} <= names:
-                raise ValueError(
-                    f"'{path}' is not a saved skfer estimator: it must hold {_CONFIG} "
-                    f"and {_WEIGHTS}, found {sorted(names)[:5]}."
-                )
-            return zf.read(_CONFIG), zf.read(_WEIGHTS)
-    raise ValueError(
-        f"'{path}' is neither a folder nor a zip file written by skfer's save()."
-    )
+def save(estimator, path, *, metadata=None, stacklevel=2):
+    """Write ``estimator`` alone to the model file ``path`` (a zip, ``.skfer`` by convention).
+
+    Parameters
+    ----------
+    estimator : fitted deep estimator
+    path : str or os.PathLike
+    metadata : dict or None, default=None
+        JSON-serialisable information for the manifest.
+    stacklevel : int, default=2
+        See :func:`dumps`.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    members = net_members(estimator, NET_FOLDER, stacklevel=stacklevel + 1)
+    return write_model_file(path, estimator, members=members,
+                            nets=[NET_FOLDER], root=NET_FOLDER, metadata=metadata)
 
 
-def load(path, *, custom_objects=None, device=None):
-    """Load an estimator written by ``save`` (no pickle: no code runs on load).
+def read_pretrained_state(path):
+    """The module state dict of the net in the model file ``path`` (for ``pretrained=``).
 
     Parameters
     ----------
     path : str or os.PathLike
-        A folder or ``.zip`` file holding ``config.json`` and
-        ``weights.safetensors``.
-    custom_objects : list of classes or None, default=None
-        Classes that the saved estimator refers to (an ``architecture``
-        passed as a class) and that live outside skfer, ``torch.nn`` and
-        ``torch.optim``: they are not imported by name, pass them here.
-        Classes of those modules are imported by name, and only subclasses
-        of ``torch.nn.Module`` or ``torch.optim.Optimizer``: a config naming
-        a function or another class is refused, since what it names is
-        called with arguments from the file.
-    device : str, torch.device or None, default=None
-        Where to put the net. None: the estimator's ``device`` parameter
-        resolved on this machine (``'auto'``: CUDA if available, else CPU);
-        a CUDA device saved on a machine without CUDA falls back to CPU.
+        A model file of any kind (:func:`skfer.io.load_model` reads the same
+        ones): a bare net's, or a Pipeline's, whose last net (its final deep
+        estimator) is read straight from the file, without its skops member.
 
     Returns
     -------
-    estimator : CNNClassifier, RNNClassifier or SequenceClassifier
-        Fitted; predicts as the saved one did. Callbacks, the training
-        history and a ``RandomState`` ``random_state`` are not stored.
+    state : dict of str to torch.Tensor
 
-    Examples
-    --------
-    >>> import tempfile, numpy as np
-    >>> from skfer.neural import CNNClassifier, load
-    >>> X = np.random.default_rng(0).integers(0, 255, (20, 8, 8)).astype(np.uint8)
-    >>> y = np.array(["a", "b"] * 10)
-    >>> clf = CNNClassifier(architecture="simple", module__channels=(4,), max_epochs=1,
-    ...                     validation_fraction=None, random_state=0).fit(X, y)
-    >>> path = clf.save(tempfile.mkdtemp() + "/model.zip")
-    >>> clf2 = load(path)
-    >>> bool((clf2.predict_proba(X) == clf.predict_proba(X)).all())
-    True
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file holds no net, or is not a readable model file.
     """
-    config_bytes, weights = _read(path)
-    return loads(config_bytes, weights, custom_objects=custom_objects, device=device,
-                 source=path)
-
-
-def loads(config_bytes, weights, *, custom_objects=None, device=None, source="<bytes>"):
-    """Rebuild an estimator from the bytes of :func:`dumps` (see :func:`load`).
-
-    ``source`` only names the origin in error messages.
-    """
-    from safetensors.torch import load as st_load
-
-    from . import _estimators
-    from ._base import resolve_device
-
-    path = source
-    try:
-        config = json.loads(config_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"config.json in '{path}' is not valid JSON: {exc}") from None
-    if config.get("format") != FORMAT:
-        raise ValueError(f"'{path}' was not written by skfer's save() (format {config.get('format')!r}).")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"'{path}' uses format version {config['format_version']}, newer than this "
-            f"skfer understands ({FORMAT_VERSION}); upgrade skfer."
-        )
-    custom = list(custom_objects or [])
-    est_cls = getattr(_estimators, config["estimator"], None)
-    if est_cls is None or config["estimator"] not in _estimators.__all__:
-        raise ValueError(f"Unknown estimator {config['estimator']!r} in '{path}'.")
-    params = {k: _decode(v, custom) for k, v in config["params"].items()}
-    est = est_cls(**params)
-    est.classes_ = _classes_from_json(config["classes"])
-    est.input_shape_ = tuple(config["input_shape"])
-    est.input_scale_ = config["input_scale"]
-    est.input_mean_ = list(config["input_mean"])
-    est.input_std_ = list(config["input_std"])
-    if config.get("n_features_in") is not None:
-        est.n_features_in_ = int(config["n_features_in"])
-    if config.get("feature_names_in") is not None:
-        est.feature_names_in_ = np.array(config["feature_names_in"], dtype=object)
-    from sklearn.preprocessing import LabelEncoder
-
-    est._label_encoder = LabelEncoder()
-    est._label_encoder.classes_ = est.classes_
-
-    if device is None:
-        dev = est.device
-        try:
-            est.device_ = resolve_device(dev)
-        except ValueError:
-            warnings.warn(
-                f"The saved estimator asks for device={dev!r}, which is not available "
-                "here; loading it on the CPU.",
-                UserWarning,
-                stacklevel=3,
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"pretrained: no saved model at '{path}'.")
+    with read_model_file(path) as model_file:
+        if not model_file.nets:
+            raise ValueError(
+                f"pretrained: '{path}' holds a "
+                f"{str(model_file.manifest.get('estimator')).rpartition('.')[2]}, not a "
+                "skfer.neural estimator: there are no net weights to start from."
             )
-            est.device_ = "cpu"
-    else:
-        est.device_ = resolve_device(device)
-
-    mod = config["module"]
-    body = _import_class(mod["body"], custom)
-    body_kwargs = _decode(mod["body_kwargs"], custom)
-    est._module_spec_ = (body, body_kwargs)
-    n_classes = len(est.classes_)
-    net = est._make_net(
-        body,
-        body_kwargs,
-        scale=mod["scale"],
-        augment=None,
-        n_classes=n_classes,
-        valid_split=None,
-        criterion_kwargs={},
-    )
-    net.set_params(module__channels_last=bool(mod["channels_last"]))
-    net.initialize()
-    state = st_load(bytes(weights))
-    missing, unexpected = net.module_.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"The weights in '{path}' do not fit the saved architecture "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})."
-        )
-    net.module_.to(est.device_)
-    net.module_.eval()
-    est.net_ = net
-    return est
+        folder = model_file.root if model_file.root != SKOPS else model_file.nets[-1]
+        return model_file.read_net(folder)[1]
 
 
-__all__ = ["dumps", "load", "loads", "save"]
+__all__ = [
+    "NET_FOLDER",
+    "classes_from_json",
+    "decode",
+    "dumps",
+    "import_class",
+    "net_members",
+    "read_pretrained_state",
+    "save",
+]

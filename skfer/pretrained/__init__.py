@@ -20,6 +20,10 @@ __all__ = ["DEFAULT", "MODELS", "detect_emotions", "load"]
 DEFAULT = "fer2013_mini_xception"
 
 
+#: The model file in each model's folder of ``weights/``, next to its ``card.json``.
+_MODEL_FILE = "model.skfer"
+
+
 def _weights_dir(name):
     return resources.files(__package__).joinpath("weights", name)
 
@@ -52,10 +56,10 @@ def _check_name(name):
 
 
 def _load_net(name, device):
-    from ..neural import load as load_net
+    from ..io import load_model
 
-    with resources.as_file(_weights_dir(name)) as folder:
-        return load_net(folder, device=device)
+    with resources.as_file(_weights_dir(name).joinpath(_MODEL_FILE)) as path:
+        return load_model(path, device=device)
 
 
 def load(name="default", *, face_detection=True, test_time_flip=True, margin=0.1,

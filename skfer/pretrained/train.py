@@ -8,8 +8,8 @@ Usage::
 Trains :class:`~skfer.neural.CNNClassifier` with the recipe below on the
 ``Training`` rows (10% of them held out for early stopping), measures
 ``PublicTest`` accuracy with and without test-time flip averaging, and writes
-the model in skfer's safe format plus ``card.json`` (the model card's
-figures) to ``--out``. No pixels are written, only weights.
+the model file ``model.skfer`` plus ``card.json`` (the model card's figures)
+to the folder ``--out``. No pixels are written, only weights.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def main(argv=None):
     from .. import __version__
     from ..datasets import load_fer2013
     from ..neural import CNNClassifier
+    from . import _MODEL_FILE
 
     p = argparse.ArgumentParser(prog="python -m skfer.pretrained.train",
                                 description=__doc__.splitlines()[0])
@@ -77,9 +78,9 @@ def main(argv=None):
                         "it with its card to --out")
     args = p.parse_args(argv)
     for flag, folder in (("--init", args.init), ("--recalibrate", args.recalibrate)):
-        if folder is not None and not Path(folder, "config.json").is_file():
-            p.error(f"{flag} {folder}: no saved model there (expected config.json and "
-                    "weights.safetensors, as the first stage's --out holds).")
+        if folder is not None and not Path(folder, _MODEL_FILE).is_file():
+            p.error(f"{flag} {folder}: no saved model there (expected {_MODEL_FILE}, as "
+                    "the first stage's --out holds).")
     if args.recalibrate is not None and not Path(args.recalibrate, "card.json").is_file():
         p.error(f"--recalibrate {args.recalibrate}: no card.json there; give a folder "
                 "written by this script.")
@@ -92,9 +93,9 @@ def main(argv=None):
     metrics = (accuracy_score, confusion_matrix, f1_score)
     out = Path(args.out)
     if args.recalibrate is not None:
-        from ..neural import load
+        from ..io import load_model
 
-        clf = load(args.recalibrate, device="cpu")
+        clf = load_model(Path(args.recalibrate, _MODEL_FILE), device="cpu")
         card = json.loads(Path(args.recalibrate, "card.json").read_text(encoding="utf-8"))
         before = _accuracies(clf, test, np)
         recalibrate_batchnorm(clf, train.images)
@@ -108,7 +109,7 @@ def main(argv=None):
     if args.init is None:
         params = dict(RECIPE)
     else:
-        params = dict(FINETUNE, pretrained=str(args.init))
+        params = dict(FINETUNE, pretrained=str(Path(args.init, _MODEL_FILE)))
     if args.max_epochs is not None:
         params["max_epochs"] = args.max_epochs
     clf = CNNClassifier(**params, max_time=args.budget, verbose=1)
@@ -204,7 +205,9 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics,
     flip = clf.predict(test.images)
     # The saved model refits from scratch, not from a folder of this machine.
     clf.set_params(pretrained=None)
-    clf.save(out)
+    from . import _MODEL_FILE
+
+    clf.save(Path(out, _MODEL_FILE))
     card = {
         "name": Path(out).name,
         "classes": [str(c) for c in clf.classes_],
