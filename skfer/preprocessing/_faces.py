@@ -9,17 +9,21 @@ the same pixels. :func:`detect_faces` is :func:`skfer.faces.detect_faces`.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._image import map_images, stack_images
 from ..faces import (
+    ALIGNMENTS,
+    MAX_MARGIN,
     FaceEngine,
     align_eyes,
     center_box,
     check_margin,
     check_size,
     detect_faces,
-    make_detector,
     square_crop,
 )
 from ._base import BaseImageTransformer
@@ -48,10 +52,23 @@ class FaceCropper(BaseImageTransformer):
         crops its largest centred square, ``'full'`` keeps the whole image
         (stretched to ``output_size`` if one is set), ``'raise'`` raises a
         ``ValueError`` naming the image indices.
+    detector : str or object, default='haar'
+        The face detector: ``'haar'`` (OpenCV's Haar cascade,
+        :class:`~skfer.faces.HaarDetector`), ``'mtcnn'`` (a small CNN that
+        also finds five landmarks, :class:`~skfer.faces.MTCNNDetector`: more
+        faces, tilted ones too), another name registered with
+        :func:`skfer.faces.register_detector`, or a detector object.
     detector_params : dict or None, default=None
-        Keyword arguments for :func:`detect_faces` (``scale_factor``,
-        ``min_neighbors``, ``min_size``, ``max_side``, ``cascade``); unset
-        ones keep that function's defaults.
+        Parameters of that detector (for ``'haar'``: ``scale_factor``,
+        ``min_neighbors``, ``min_size``, ``max_side``, ``cascade``; for
+        ``'mtcnn'``: ``min_size``, ``max_side``, ``thresholds``,
+        ``scale_factor``, ``rotations``, ``square``); unset ones keep its
+        defaults.
+    align : {None, 'eyes', 'landmarks'}, default=None
+        Align each face before resizing: ``'eyes'`` levels the eyes the eye
+        cascade finds in the crop; ``'landmarks'`` warps the face onto
+        FER2013's framing by the detector's five landmarks (needs a detector
+        that finds them, as ``'mtcnn'``). See :class:`skfer.faces.FaceEngine`.
     n_jobs : int or None, default=None
         Number of threads working on images (``-1``: all cores).
     verbose : int, default=0
@@ -98,6 +115,20 @@ class FaceCropper(BaseImageTransformer):
 
     _parallel_prefer = "threads"
 
+    #: sklearn's constraints; _validate_params_values then checks what they
+    #: cannot say (an output size's pair, the detector's name and parameters,
+    #: an alignment the detector can do).
+    _parameter_constraints = {
+        **BaseImageTransformer._parameter_constraints,
+        "select": [StrOptions({"largest", "center"})],
+        "margin": [Interval(Real, 0, MAX_MARGIN, closed="both")],
+        "output_size": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
+        "on_missing": [StrOptions({"center", "full", "raise"})],
+        "detector": [str, HasMethods(["detect"])],
+        "detector_params": [None, dict],
+        "align": [None, StrOptions(set(ALIGNMENTS))],
+    }
+
     def __init__(
         self,
         *,
@@ -105,7 +136,9 @@ class FaceCropper(BaseImageTransformer):
         margin=0.2,
         output_size=None,
         on_missing="center",
+        detector="haar",
         detector_params=None,
+        align=None,
         n_jobs=None,
         verbose=0,
     ):
@@ -113,7 +146,9 @@ class FaceCropper(BaseImageTransformer):
         self.margin = margin
         self.output_size = output_size
         self.on_missing = on_missing
+        self.detector = detector
         self.detector_params = detector_params
+        self.align = align
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -128,7 +163,7 @@ class FaceCropper(BaseImageTransformer):
                 f"on_missing must be 'center', 'full' or 'raise', got {self.on_missing!r}."
             )
         check_size(self.output_size, "output_size")
-        make_detector("haar", self.detector_params)
+        self.face_engine()  # the detector, its parameters and the alignment
 
     def face_engine(self):
         """The :class:`~skfer.faces.FaceEngine` this cropper runs (parameters checked).
@@ -138,25 +173,26 @@ class FaceCropper(BaseImageTransformer):
         for a Pipeline that starts with this step exactly as the Pipeline
         would.
         """
-        return FaceEngine(detector_params=self.detector_params,
+        return FaceEngine(detector=self.detector, detector_params=self.detector_params,
                           margin=check_margin(self.margin),
-                          size=check_size(self.output_size, "output_size"))
+                          size=check_size(self.output_size, "output_size"),
+                          align=self.align)
 
     def _crop_one(self, image, engine):
         found = engine.detect(image)
         boxes = found.boxes
         if len(boxes):
+            i = 0
             if self.select == "center":
                 height, width = image.shape[:2]
                 centres = boxes[:, :2] + boxes[:, 2:] / 2.0
                 dist = np.hypot(
                     centres[:, 0] - width / 2.0, centres[:, 1] - height / 2.0
                 )
-                box = boxes[int(np.argmin(dist))]
-            else:
-                box = boxes[0]
-            box = tuple(int(v) for v in box)
-            return engine.crop(image, box), box, len(boxes)
+                i = int(np.argmin(dist))
+            box = tuple(int(v) for v in boxes[i])
+            marks = None if found.landmarks is None else found.landmarks[i]
+            return engine.crop(image, boxes[i], marks), box, len(boxes)
         if self.on_missing == "full":
             return engine.finish(image), None, 0
         # 'center', and 'raise' (raised after all images are seen)
