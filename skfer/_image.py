@@ -47,6 +47,9 @@ __all__ = [
     "to_rgb_uint8",
     "map_images",
     "image_shape_of",
+    "decode_image",
+    "ImageTooLargeError",
+    "MAX_PIXELS",
 ]
 
 _READ_MODES = ("rgb", "gray", "unchanged")
@@ -56,7 +59,132 @@ def _is_path(x) -> bool:
     return isinstance(x, (str, os.PathLike))
 
 
-def read_image(path, mode="rgb"):
+#: Largest image decoded by default, in pixels (width x height): 50 megapixels
+#: (an 8660 x 5773 photo; phone cameras give 12 to 48). A bigger file is
+#: refused from its header, before its pixels are decoded (a 400 KB PNG can
+#: hold 20000 x 20000 pixels: 1.2 GB decoded). The ``SKFER_MAX_PIXELS``
+#: environment variable, or ``max_pixels=`` of :func:`read_image` /
+#: :func:`decode_image` (``skfer predict --max-pixels``), changes it.
+MAX_PIXELS = 50_000_000
+
+
+class ImageTooLargeError(ValueError):
+    """An image file holds more pixels than the decoding limit allows."""
+
+
+def max_pixels_limit(max_pixels=None):
+    """The pixel limit in force: ``max_pixels``, else ``$SKFER_MAX_PIXELS``, else :data:`MAX_PIXELS`."""
+    if max_pixels is None:
+        env = os.environ.get("SKFER_MAX_PIXELS")
+        if env is None:
+            return MAX_PIXELS
+        try:
+            max_pixels = int(env)
+        except ValueError:
+            raise ValueError(f"SKFER_MAX_PIXELS must be a positive int, got {env!r}.") from None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}.")
+    return int(max_pixels)
+
+
+def image_pixels_from_header(data):
+    """``(pixels, 'W x H')`` read from an image file's header, or None if unknown.
+
+    Pillow reads the header only (no pixels are decoded).
+    """
+    import io
+    import re
+    import warnings
+
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with scikit-image
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own DecompressionBombWarning
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                return width * height, f"{width} x {height} = {width * height:,} pixels"
+    except Image.DecompressionBombError as exc:  # Pillow's own, higher limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        n = int(found.group(1)) if found else 2**62
+        return n, f"{n:,} pixels"
+    except Exception:  # not a format Pillow knows: OpenCV decides
+        return None
+
+
+def decode_image(data, name="image", *, mode="rgb", max_pixels=None):
+    """Decode an image file's bytes into an RGB (or grey) ndarray.
+
+    The one decoder of skfer: :func:`read_image` reads a file and calls it,
+    ``skfer serve`` calls it on uploads. The size is read from the header
+    first, and a file of more than ``max_pixels`` pixels is refused before
+    its pixels are decoded.
+
+    Parameters
+    ----------
+    data : bytes or ndarray of uint8
+        The file's contents.
+    name : str, default='image'
+        What to call the file in error messages.
+    mode : {'rgb', 'gray', 'unchanged'}, default='rgb'
+        As in :func:`read_image`.
+    max_pixels : int or None, default=None
+        Pixel limit (width x height); None: :func:`max_pixels_limit`.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W) or (H, W, C)
+
+    Raises
+    ------
+    ImageTooLargeError
+        (a ValueError) if the image has more than ``max_pixels`` pixels.
+    ValueError
+        If the bytes are empty, corrupt or not an image format that can be read.
+    """
+    import cv2
+
+    if mode not in _READ_MODES:
+        raise ValueError(f"mode must be one of {_READ_MODES}, got {mode!r}.")
+    limit = max_pixels_limit(max_pixels)
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) \
+        else np.asarray(data, dtype=np.uint8).reshape(-1)
+    if buf.size == 0:
+        raise ValueError(f"Image file '{name}' is empty (0 bytes).")
+    size = image_pixels_from_header(memoryview(buf))
+    if size is not None and size[0] > limit:
+        raise ImageTooLargeError(
+            f"Image file '{name}' is {size[1]}, more than the limit of "
+            f"{limit:,} pixels; give a smaller image, or raise the limit (max_pixels=, "
+            "skfer predict --max-pixels, or the SKFER_MAX_PIXELS environment variable).")
+    flag = {
+        "rgb": cv2.IMREAD_COLOR,
+        "gray": cv2.IMREAD_GRAYSCALE,
+        "unchanged": cv2.IMREAD_UNCHANGED,
+    }[mode]
+    try:
+        img = cv2.imdecode(buf, flag)
+    except cv2.error as exc:  # e.g. OpenCV's own size limit
+        raise ValueError(f"Could not read image file '{name}': OpenCV refused it "
+                         f"({str(exc).strip().splitlines()[-1]}).") from None
+    if img is None:
+        img = _read_with_imageio(Path(str(name)), buf, mode)
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.shape[0] * img.shape[1] > limit:  # a format whose header Pillow did not read
+        raise ImageTooLargeError(
+            f"Image file '{name}' is {img.shape[1]} x {img.shape[0]} pixels, more than the "
+            f"limit of {limit:,} pixels; give a smaller image or raise the limit.")
+    return np.ascontiguousarray(img)
+
+
+def read_image(path, mode="rgb", *, max_pixels=None):
     """Read one image file into an RGB (or grey) ndarray.
 
     Parameters
@@ -68,6 +196,10 @@ def read_image(path, mode="rgb"):
         ``'rgb'``: ``(H, W, 3)`` uint8; ``'gray'``: ``(H, W)`` uint8;
         ``'unchanged'``: as stored (grey ``(H, W)``, RGB, or RGBA; 16-bit
         files stay ``uint16``).
+    max_pixels : int or None, default=None
+        Refuse a file of more pixels than this, from its header, before
+        decoding it; None: :data:`MAX_PIXELS` (50 megapixels) or the
+        ``SKFER_MAX_PIXELS`` environment variable.
 
     Returns
     -------
@@ -77,8 +209,11 @@ def read_image(path, mode="rgb"):
     ------
     FileNotFoundError
         If the file does not exist.
+    ImageTooLargeError
+        (a ValueError) if the image has more than ``max_pixels`` pixels.
     ValueError
-        If the file is corrupt or not an image format that can be read.
+        If the file is not a regular file, is corrupt or is not an image
+        format that can be read.
 
     Examples
     --------
@@ -91,8 +226,6 @@ def read_image(path, mode="rgb"):
     >>> img.shape, img[0, 0].tolist()
     ((4, 5, 3), [255, 0, 0])
     """
-    import cv2
-
     if mode not in _READ_MODES:
         raise ValueError(f"mode must be one of {_READ_MODES}, got {mode!r}.")
     if not _is_path(path):
@@ -102,24 +235,10 @@ def read_image(path, mode="rgb"):
         raise FileNotFoundError(f"Image file not found: '{path}'.")
     if path.is_dir():
         raise ValueError(f"'{path}' is a directory, not an image file.")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise ValueError(f"Image file '{path}' is empty (0 bytes).")
-    flag = {
-        "rgb": cv2.IMREAD_COLOR,
-        "gray": cv2.IMREAD_GRAYSCALE,
-        "unchanged": cv2.IMREAD_UNCHANGED,
-    }[mode]
-    img = cv2.imdecode(data, flag)
-    if img is None:
-        img = _read_with_imageio(path, data, mode)
-    elif img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    return np.ascontiguousarray(img)
+    if not path.is_file():
+        raise ValueError(f"'{path}' is not a regular file (a FIFO, socket or device?).")
+    return decode_image(np.fromfile(path, dtype=np.uint8), str(path), mode=mode,
+                        max_pixels=max_pixels)
 
 
 def _read_with_imageio(path, data, mode):

@@ -81,6 +81,52 @@ def test_a_fifo_is_refused_not_read(tmp_path, capsys):
     assert "not a regular file" in _one_error_line(capsys.readouterr().err)
 
 
+# ------------------------------------------- 4. bounded memory on hostile files
+def _png_header(width, height):
+    """A small PNG whose header says ``width`` x ``height`` (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def test_huge_image_is_refused_from_its_header_and_the_folder_goes_on(album, capsys):
+    (album / "bomb.png").write_bytes(_png_header(20000, 20000))
+    (album / "huge.png").write_bytes(_png_header(40000, 40000))
+    rc = main(["predict", "--quiet", str(album)])
+    out, err = capsys.readouterr()
+    assert rc == 1  # two files failed ...
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [line["file"] for line in lines] == [str(album / "astronaut.jpg")]  # ... one did not
+    assert "Traceback" not in err and "cv2.error" not in err
+    for name, pixels in (("bomb.png", "400,000,000"), ("huge.png", "1,600,000,000")):
+        [line] = [x for x in err.splitlines() if name in x]
+        assert line.startswith("skfer predict: error: cannot read") and pixels in line
+        assert "more than the limit of 50,000,000 pixels" in line
+
+
+def test_the_pixel_limit_can_be_raised(tmp_path, monkeypatch):
+    from skfer._image import ImageTooLargeError, read_image
+
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), np.zeros((10, 3000), np.uint8))
+    with pytest.raises(ImageTooLargeError, match="3000 x 10 = 30,000 pixels"):
+        read_image(path, max_pixels=20_000)
+    assert read_image(path, max_pixels=30_000).shape == (10, 3000, 3)
+    monkeypatch.setenv("SKFER_MAX_PIXELS", "20000")
+    with pytest.raises(ImageTooLargeError):
+        read_image(path)
+    monkeypatch.setenv("SKFER_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="SKFER_MAX_PIXELS must be a positive int"):
+        read_image(path)
+
+
 # ----------------------------------------------------- 2. threads, cv2
 _RACE = textwrap.dedent("""
     import threading

@@ -115,6 +115,11 @@ def format_parser(subparsers):
                    help="videos: exponential moving average of each face's "
                         "probabilities over K processed frames, alpha = 2/(K+1) "
                         "(default 0: off)")
+    q.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images of more pixels (width x height) than this, from "
+                        "their header, before decoding them (default 50000000; or the "
+                        "SKFER_MAX_PIXELS environment variable); such a file gets an "
+                        "error line and the others are still classified")
     q.add_argument("--batch-size", type=int, default=256, metavar="N",
                    help="faces per call of the model (default 256)")
     q.add_argument("--n-jobs", type=int, default=1, metavar="N",
@@ -257,10 +262,12 @@ class _CannotClassify(Exception):
 class _Predictor:
     """What ``skfer predict`` does per file: find and classify faces, explain, draw."""
 
-    def __init__(self, recognizer, *, pool, annotate, explain, quiet, say, bar):
+    def __init__(self, recognizer, *, pool, annotate, explain, quiet, say, bar,
+                 max_pixels=None):
         import threading
 
         self.recognizer = recognizer
+        self.max_pixels = max_pixels
         self.classes = recognizer.classes
         self.pool = pool
         self.annotate, self.explain, self.quiet, self.say = annotate, explain, quiet, say
@@ -334,6 +341,7 @@ def _check_args(args):
     min_size = _parse_min_size(args.min_size)
     for flag, value, low in (("--min-neighbors", args.min_neighbors, 0),
                              ("--batch-size", args.batch_size, 1),
+                             ("--max-pixels", args.max_pixels or 1, 1),
                              ("--every", args.every, 1), ("--smooth", args.smooth, 0)):
         if value < low:
             raise UsageError(f"{flag} must be >= {low}, got {value}.")
@@ -393,7 +401,7 @@ def _predict_photos(chunk, p):
 
     def load(item):
         try:
-            image = read_image(item[0], mode="rgb")
+            image = read_image(item[0], mode="rgb", max_pixels=p.max_pixels)
         except (ValueError, OSError) as exc:
             p.tick()
             return None, exc, (), [], []
@@ -511,6 +519,7 @@ def main(args):
     chunk = _CHUNK if annotate is None else _ANNOTATE_CHUNK
     with ThreadPoolExecutor(n_workers) if n_workers > 1 else nullcontext() as pool:
         p = _Predictor(recognizer, pool=pool, quiet=args.quiet, say=say, bar=bar,
+                       max_pixels=args.max_pixels,
                        annotate=annotate, explain=explain)
         try:
             for kind, group in _groups(files, chunk):

@@ -79,36 +79,37 @@ def _megabytes(n):
 def decode_image(data, name, *, max_pixels=MAX_PIXELS):
     """The RGB uint8 array of an image file's bytes, decoded in memory.
 
-    The header is read first (Pillow, which does not decode the pixels) and
-    an image of more than ``max_pixels`` is refused with 413 before its
-    pixels are decoded. The file is then decoded by Pillow (which notices a
-    truncated file) and by OpenCV, whose pixels are the ones used: the same
-    as ``skfer predict`` reading the file from disk (``cv2.imdecode``).
+    :func:`skfer._image.decode_image` (the decoder ``skfer predict`` uses on
+    files) does the work: the size is read from the header and an image of
+    more than ``max_pixels`` is refused with 413 before its pixels are
+    decoded. The service also refuses formats outside :data:`FORMATS` and
+    truncated files (which OpenCV would silently fill in), with Pillow.
 
     Raises
     ------
     ServeError
         400 for an empty, unreadable or truncated file, 413 for too many pixels.
     """
-    import cv2
     from PIL import Image, UnidentifiedImageError
+
+    from .._image import ImageTooLargeError
+    from .._image import decode_image as decode
 
     if len(data) == 0:
         raise ServeError(400, f"'{name}' is empty (0 bytes).")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            fmt, (width, height) = im.format, im.size
+        with Image.open(io.BytesIO(data)) as im:  # the header only
+            fmt = im.format
             if fmt not in FORMATS:
                 raise ServeError(400, f"'{name}' is a {fmt} image; send "
                                       f"{', '.join(FORMATS)} files.")
-            if width * height > max_pixels:
-                raise ServeError(413, f"'{name}' is {width} x {height} = "
-                                      f"{width * height:,} pixels, more than the limit of "
-                                      f"{max_pixels:,} (skfer serve --max-pixels); send a "
-                                      "smaller image.")
-            im.load()  # decodes: a truncated file raises here
-            # OpenCV may not read GIFs: Pillow's pixels are used then.
-            fallback = np.asarray(im.convert("RGB")) if fmt == "GIF" else None
+            try:
+                image = decode(data, name, mode="rgb", max_pixels=max_pixels)
+            except ImageTooLargeError as exc:
+                raise ServeError(413, f"'{name}' is too large: {exc} (skfer serve --max-pixels)") from None
+            except ValueError as exc:
+                raise ServeError(400, f"'{name}' is a damaged or truncated image: {exc}") from None
+            im.load()  # a truncated file raises here
     except UnidentifiedImageError:
         raise ServeError(400, f"'{name}' is not an image (not a format Pillow "
                               f"recognises; send {', '.join(FORMATS)} files).") from None
@@ -116,13 +117,7 @@ def decode_image(data, name, *, max_pixels=MAX_PIXELS):
         raise ServeError(413, f"'{name}' has too many pixels: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ServeError(400, f"'{name}' is a damaged or truncated image: {exc}.") from None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if bgr is None:
-        if fallback is None:
-            raise ServeError(400, f"'{name}' could not be decoded by OpenCV.")
-        return np.ascontiguousarray(fallback)
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return image
 
 
 class UploadedFile:
