@@ -153,6 +153,10 @@ class LoadedData:
         Images in the dataset as loaded (all splits).
     note : str
         A description of the data for the user.
+    votes : ndarray of shape (n_train, n_classes) or None
+        FER+: the annotators' vote distribution of each training image, its
+        columns in the order of the sorted class names (the order a
+        classifier's ``classes_`` takes), for ``fit(X, y, votes=votes)``.
     """
 
     X: object
@@ -163,10 +167,17 @@ class LoadedData:
     test_split: str | None
     n_images: int
     note: str
+    votes: np.ndarray | None = None
+    vote_classes: list | None = None
+
+
+#: The FER+ label protocol of ``skfer compare`` / ``skfer train``: the FERPlus
+#: reference code's majority processing, as published FER+ figures use.
+FERPLUS_MODE = "reference_majority"
 
 
 def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=0,
-              verbose=0):
+              verbose=0, ferplus_mode=FERPLUS_MODE):
     """Load a dataset for ``skfer compare`` / ``skfer train``: a :class:`LoadedData`."""
     from .. import map_labels
     from ..datasets import DATASETS, load_dataset
@@ -181,7 +192,7 @@ def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=
     if not path.exists():
         raise UsageError(f"--data path '{path}' does not exist.")
     try:
-        data = load_dataset(dataset, path, verbose=verbose)
+        data = load_dataset(dataset, path, verbose=verbose, ferplus_mode=ferplus_mode)
     except (ValueError, OSError) as exc:
         raise UsageError(f"cannot load {dataset} from '{path}': {exc}") from None
     X = data.images
@@ -192,6 +203,13 @@ def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=
         raise UsageError(f"{dataset} at '{path}' holds a single class ({classes[0] if len(classes) else 'none'}); "
                          f"a classifier needs two or more. Expected layout: {layout}.")
     groups = None if data.get("groups") is None else np.asarray(data.groups)
+    votes = data.get("votes")
+    vote_classes = None
+    if votes is not None:  # columns: the dataset's names -> sorted canonical names
+        names = map_labels(np.arange(len(data.target_names)), data.target_names,
+                           unknown="keep").astype(str)
+        votes = np.asarray(votes, dtype=np.float32)[:, np.argsort(names)]
+        vote_classes = sorted(names.tolist())
     n_images = len(y)
     test = train_name = test_name = None
     split = data.get("split")
@@ -211,6 +229,7 @@ def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=
         te = np.flatnonzero(split == test_name)
         test = (take_samples(X, te), y[te])
         X, y, groups = take_samples(X, tr), y[tr], None
+        votes = None if votes is None else votes[tr]
         note = f"{train_name} ({len(tr)} images) -> {test_name} ({len(te)} images)"
     else:
         note = f"{n_images} images"
@@ -229,6 +248,48 @@ def load_data(dataset, path, *, test_split=None, max_samples=None, random_state=
             idx = np.sort(idx)
             X, y = take_samples(X, idx), y[idx]
             groups = None if groups is None else groups[idx]
+            votes = None if votes is None else votes[idx]
             note += f", {max_samples} training images sampled"
+    if dataset == "ferplus":
+        note += f", FER+ labels by the {ferplus_mode} protocol"
     return LoadedData(X=X, y=y, groups=groups, test=test, train_split=train_name,
-                      test_split=test_name, n_images=n_images, note=note)
+                      test_split=test_name, n_images=n_images, note=note, votes=votes,
+                      vote_classes=vote_classes)
+
+
+def add_ferplus_options(parser):
+    """``--ferplus-mode`` and ``--soft-labels`` of ``skfer compare`` / ``skfer train``."""
+    parser.add_argument("--ferplus-mode", default=FERPLUS_MODE, metavar="MODE",
+                        choices=("reference_majority", "reference_probability", "majority",
+                                 "probability"),
+                        help="FER+: which images and labels (skfer.datasets.load_ferplus "
+                             f"modes; default {FERPLUS_MODE}, the FERPlus reference "
+                             "protocol of the published figures)")
+    parser.add_argument("--soft-labels", action="store_true",
+                        help="FER+: train the deep models on the annotators' vote "
+                             "distributions (fit(..., votes=)) instead of the majority "
+                             "labels alone; scoring stays on the majority labels")
+
+
+def soft_label_params(args, data, specs):
+    """The fit parameters of ``--soft-labels`` (``{}`` without it), or a UsageError."""
+    if not args.soft_labels:
+        return {}
+    if data.votes is None:
+        raise UsageError(f"--soft-labels needs vote distributions, which only FER+ has "
+                         f"(--dataset ferplus); {args.dataset} has one label per image.")
+    classical = [s for s in specs if not is_deep(s)]
+    if classical:
+        raise UsageError(f"--soft-labels trains deep models on vote distributions; "
+                         f"{', '.join(classical)} cannot take them. Compare those in a "
+                         "run without --soft-labels.")
+    # The net's classes are those of the training labels: votes for a class
+    # no training image is labelled with are dropped, and the rows renormalised.
+    present = np.unique(data.y).tolist()
+    keep = [data.vote_classes.index(c) for c in present]
+    votes = data.votes[:, keep]
+    total = votes.sum(axis=1, keepdims=True)
+    if (total <= 0).any():
+        raise UsageError(f"--soft-labels: {int((total <= 0).sum())} training images have "
+                         "no votes for the classes of the training labels.")
+    return {"votes": votes / total}

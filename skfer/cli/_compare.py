@@ -9,11 +9,13 @@ import numpy as np
 
 from ._common import (
     UsageError,
+    add_ferplus_options,
     build_models,
     check_writable,
     error,
     load_data,
     parse_params,
+    soft_label_params,
 )
 
 _DESCRIPTION = """\
@@ -73,6 +75,7 @@ def format_parser(subparsers):
                    help="parallel fits over models x folds (default 1; -1: all cores)")
     p.add_argument("--random-state", type=int, default=0,
                    help="seed of the models and of any shuffling (default 0)")
+    add_ferplus_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=main)
     return p
@@ -93,8 +96,9 @@ def main(args):
         models = build_models(args.models, params, budget=args.budget,
                               max_epochs=args.max_epochs, random_state=args.random_state)
         data = load_data(args.dataset, args.data, test_split=args.test_split,
-                                max_samples=args.max_samples,
-                                random_state=args.random_state, verbose=verbose)
+                         max_samples=args.max_samples, random_state=args.random_state,
+                         verbose=verbose, ferplus_mode=args.ferplus_mode)
+        fit_params = soft_label_params(args, data, list(models))
         groups = data.groups
         if data.test is None and groups is not None:
             n_groups = len(np.unique(groups))
@@ -115,7 +119,7 @@ def main(args):
         models, data.X, data.y, groups=groups,
         cv=None if data.test is not None else args.folds,
         test=data.test, n_jobs=args.n_jobs, random_state=args.random_state,
-        dataset=name, verbose=verbose,
+        dataset=name, verbose=verbose, fit_params=fit_params or None,
     )
     print()
     print(results.to_markdown())

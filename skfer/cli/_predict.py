@@ -28,9 +28,10 @@ from ._train import DEFAULT_MARGIN
 from ._video import EXPLAIN_FRAMES, VIDEO_EXTENSIONS, is_video, predict_video
 
 _PREDICT_DESCRIPTION = """\
-Find every face in each image with skfer's face engine (skfer.faces: the Haar
-detector, a square crop around each face box, 1.2 times its side by default,
-as in FER2013 and CK+48, resized to the model's input) and classify it with a
+Find every face in each image with skfer's face engine (skfer.faces: by default
+the MTCNN detector, each face aligned by its five landmarks onto FER2013's
+framing; with --detector haar, OpenCV's Haar cascade and a square crop around
+each face box, 1.2 times its side; resized to the model's input) and classify it with a
 model file from 'skfer train' or skfer.io.save_model (default: the shipped
 pretrained model). The same photo gives the same boxes and probabilities as
 skfer.pretrained.detect_emotions and 'skfer demo'. Prints one JSON line per face:
@@ -42,7 +43,10 @@ warning on stderr). Lines come in the order of the files, whatever --n-jobs.
 Videos (.mp4 .avi .mov .mkv .webm .m4v) are read frame by frame with OpenCV;
 every --every'th frame is classified, with one line per frame and face that
 adds "frame" (its index) and "time" (seconds: frame / fps; null when the
-video gives no frame rate). --smooth K averages each face's probabilities
+video gives no frame rate). --detect-every N runs the detector on every Nth
+processed frame only and follows the faces in between (template matching,
+well under a millisecond per face), for real-time speed; every processed
+frame is still classified. --smooth K averages each face's probabilities
 over the processed frames, faces being followed from frame to frame by their
 boxes (IoU >= 0.3): s = a * p + (1 - a) * s_previous with a = 2 / (K + 1);
 "probabilities" are then the smoothed ones and "emotion" their argmax.
@@ -58,6 +62,8 @@ examples:
   skfer predict --model hog.skfer photos/ --annotate annotated/ > faces.jsonl
   skfer predict --n-jobs -1 --quiet big_folder/ > faces.jsonl
   skfer predict --every 5 --smooth 4 --annotate annotated/ clip.mp4 > clip.jsonl
+  skfer predict --detect-every 5 --smooth 8 webcam.mp4 > clip.jsonl   (real time)
+  skfer predict --detector haar photos/                    (OpenCV only, upright faces)
   skfer predict --explain why/ photo.jpg                   (why/photo_face0.png...)
 """
 
@@ -93,11 +99,24 @@ def format_parser(subparsers):
                         "here (same file names; for folders, the same sub-folders); for "
                         "a video, DIR/<name>.mp4 (.avi if OpenCV cannot write mp4) with "
                         "every frame, skipped ones showing the latest result")
-    q.add_argument("--min-size", default="0.06", metavar="SIZE",
+    q.add_argument("--detector", choices=("mtcnn", "haar"), default=None,
+                   help="face detector: mtcnn (default; a small CNN with five landmarks: "
+                        "more faces, tilted ones too) or haar (OpenCV's Haar cascade: "
+                        "upright faces, no landmarks; the default when --min-neighbors "
+                        "is given)")
+    q.add_argument("--align", choices=("auto", "landmarks", "eyes", "none"),
+                   default="auto",
+                   help="face alignment before resizing: landmarks (warp onto FER2013's "
+                        "framing by the five landmarks; needs --detector mtcnn), eyes "
+                        "(level the eyes found by the eye cascade), none; default auto: "
+                        "landmarks with mtcnn, none with haar")
+    q.add_argument("--min-size", default=None, metavar="SIZE",
                    help="smallest face searched for: pixels (an int, e.g. 40) or a "
-                        "fraction of the image's longer side (a float < 1; default 0.06)")
-    q.add_argument("--min-neighbors", type=int, default=3, metavar="N",
-                   help="detections a face needs (default 3; higher: fewer false faces)")
+                        "fraction of the image's longer side (a float < 1; default: "
+                        "0.04 for mtcnn, 0.06 for haar)")
+    q.add_argument("--min-neighbors", type=int, default=None, metavar="N",
+                   help="haar: detections a face needs (default 3; higher: fewer false "
+                        "faces); selects --detector haar unless another is given")
     q.add_argument("--margin", type=float, metavar="FRACTION",
                    help="crop margin around each face box, a fraction of its side on "
                         "each side (FaceCropper's margin); default: the model file's "
@@ -111,6 +130,9 @@ def format_parser(subparsers):
                         "CNN model, as the pretrained one")
     q.add_argument("--every", type=int, default=1, metavar="N",
                    help="videos: classify every Nth frame (default 1: all)")
+    q.add_argument("--detect-every", type=int, default=1, metavar="N",
+                   help="videos: detect faces on every Nth classified frame and follow "
+                        "them in between (default 1: detect on each)")
     q.add_argument("--smooth", type=int, default=0, metavar="K",
                    help="videos: exponential moving average of each face's "
                         "probabilities over K processed frames, alpha = 2/(K+1) "
@@ -284,13 +306,17 @@ class _Predictor:
             return [func(x) for x in items]
         return list(self.pool.map(func, items))
 
-    def find(self, image):
-        """``(boxes, model inputs, pictures for --explain)`` of one RGB image."""
-        found, crops = self.recognizer.find(image)
-        shown = crops
-        if self.explain is not None:
-            shown = [self.recognizer.engine.cut(image, box) for box in found.boxes]
-        return found.boxes, crops, shown
+    def find(self, image, engine=None):
+        """``(boxes, model inputs, pictures for --explain)`` of one RGB image.
+
+        ``engine``: another face engine than the recognizer's (a video's,
+        whose detector follows faces between detections).
+        """
+        engine = self.recognizer.engine if engine is None else engine
+        found = engine.detect(image)
+        cuts = engine.cuts(image, found)  # at the photo's resolution (--explain)
+        crops = [engine.finish(c) for c in cuts]
+        return found.boxes, crops, (cuts if self.explain is not None else crops)
 
     def classify(self, crops):
         """``(labels, probabilities or None)`` of face crops, in batches."""
@@ -337,9 +363,23 @@ class _Predictor:
 
 
 def _check_args(args):
-    """Validate the numbers of ``skfer predict``; returns ``min_size``."""
-    min_size = _parse_min_size(args.min_size)
-    for flag, value, low in (("--min-neighbors", args.min_neighbors, 0),
+    """Validate the numbers of ``skfer predict``; returns the detector's parameters."""
+    params = {}
+    if args.detector is None:  # --min-neighbors is Haar's: it picks Haar
+        args.detector = "mtcnn" if args.min_neighbors is None else "haar"
+    if args.min_size is not None:
+        params["min_size"] = _parse_min_size(args.min_size)
+    if args.min_neighbors is not None:
+        if args.detector != "haar":
+            raise UsageError(f"--min-neighbors is a setting of the Haar detector; with "
+                             f"--detector {args.detector} leave it out, or add "
+                             "--detector haar.")
+        params["min_neighbors"] = args.min_neighbors
+    if args.align == "landmarks" and args.detector == "haar":
+        raise UsageError("--align landmarks needs the five landmarks of --detector mtcnn; "
+                         "the Haar detector finds none (use --align eyes or none with it).")
+    for flag, value, low in (("--min-neighbors", args.min_neighbors or 0, 0),
+                             ("--detect-every", args.detect_every, 1),
                              ("--batch-size", args.batch_size, 1),
                              ("--max-pixels", args.max_pixels or 1, 1),
                              ("--every", args.every, 1), ("--smooth", args.smooth, 0)):
@@ -353,7 +393,7 @@ def _check_args(args):
     for flag, folder in (("--annotate", args.annotate), ("--explain", args.explain)):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
             raise UsageError(f"{flag} '{folder}' is a file; give a folder.")
-    return min_size
+    return params
 
 
 def _check_margin(value, what):
@@ -491,15 +531,19 @@ def main(args):
     from ..faces import FaceRecognizer
 
     try:
-        min_size = _check_args(args)
+        detector_params = _check_args(args)
         annotate = None if args.annotate is None else Path(args.annotate)
         explain = None if args.explain is None else Path(args.explain)
         files = collect_files(args.paths, skip=(annotate, explain))
         check_outputs(files, annotate)
         model, what, margin = _load_model(args)
-        recognizer = FaceRecognizer(
-            model, margin=margin, batch_size=args.batch_size,
-            detector_params={"min_size": min_size, "min_neighbors": args.min_neighbors})
+        try:
+            recognizer = FaceRecognizer(
+                model, margin=margin, batch_size=args.batch_size, detector=args.detector,
+                detector_params=detector_params,
+                align=None if args.align == "none" else args.align)
+        except (ImportError, ValueError) as exc:  # e.g. the detector's package or files
+            raise UsageError(str(exc)) from None
         if explain is not None:
             _check_explainable(recognizer.model, what)
         if args.smooth > 0 and not recognizer.has_proba:
@@ -526,6 +570,7 @@ def main(args):
                 if kind == "video":
                     (path, rel), = group
                     found, bad = predict_video(path, rel, p, every=args.every,
+                                               detect_every=args.detect_every,
                                                smooth=args.smooth)
                     bad = {path} if bad else set()
                     p.tick()

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from ._common import UsageError, check_writable, error
+from ._common import UsageError, add_ferplus_options, check_writable, error
 
 _TRAIN_DESCRIPTION = """\
 Train one model on a whole dataset and save it, preprocessing included, to one
@@ -70,6 +70,7 @@ def format_parser(subparsers):
                    help="train on a stratified random subset of N images (quick runs)")
     p.add_argument("--random-state", type=int, default=0,
                    help="seed of the model and of any sampling (default 0)")
+    add_ferplus_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, metavar="FILE",
                    help="the model file to write (e.g. model.skfer)")
@@ -130,7 +131,13 @@ def _calibrate_svc(model, params, y):
 def main(args):
     """Run ``skfer train`` from parsed arguments; returns the exit status."""
     from ..io import save_model
-    from ._common import build_models, is_deep, load_data, parse_params
+    from ._common import (
+        build_models,
+        is_deep,
+        load_data,
+        parse_params,
+        soft_label_params,
+    )
 
     verbose = 0 if args.quiet else 1
     try:
@@ -152,7 +159,11 @@ def main(args):
                                       random_state=args.random_state).items()
         quiet_again = _set_verbose(model, verbose, params)
         data = load_data(args.dataset, args.data, max_samples=args.max_samples,
-                                random_state=args.random_state, verbose=verbose)
+                         random_state=args.random_state, verbose=verbose,
+                         ferplus_mode=args.ferplus_mode)
+        fit_params = soft_label_params(args, data, [spec])
+        if fit_params and hasattr(model, "steps"):  # Pipeline routing to the net
+            fit_params = {f"{model.steps[-1][0]}__{k}": v for k, v in fit_params.items()}
     except UsageError as exc:
         return error("train", exc)
 
@@ -165,7 +176,7 @@ def main(args):
           f"{len(classes)} classes: {', '.join(map(str, classes))}", flush=True)
     start = time.perf_counter()
     try:
-        model.fit(X, y)
+        model.fit(X, y, **fit_params)
     except KeyboardInterrupt:
         print(f"skfer train: interrupted after {time.perf_counter() - start:.1f} s; no "
               f"model file written.", file=sys.stderr)
@@ -178,6 +189,7 @@ def main(args):
 
     metadata = {
         "model": spec,
+        "soft_labels": bool(fit_params),
         "params": {k: repr(v) for k, v in sorted(parse_params(args.param).items())},
         "dataset": args.dataset,
         "data": data.note,

@@ -5,7 +5,10 @@
 ``every``-th frame (the faces of a batch of frames go through the net
 together), prints one JSON line per processed frame and face and can write
 an annotated copy of the video. :class:`skfer.faces.FaceTracker` follows
-the faces and smooths their probabilities over time.
+the faces and smooths their probabilities over time; with ``detect_every``
+> 1, :class:`skfer.faces.TrackingDetector` runs the detector on every
+``detect_every``-th processed frame only and follows the faces between
+(frames are then detected in order, in this thread).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class _AnnotatedVideo:
             self.writer.release()
 
 
-def predict_video(path, rel, p, *, every, smooth):
+def predict_video(path, rel, p, *, every, smooth, detect_every=1):
     """Classify the faces of one video; returns ``(n_faces, failed)``.
 
     ``p`` is the ``_Predictor`` of ``skfer predict`` (see
@@ -94,11 +97,18 @@ def predict_video(path, rel, p, *, every, smooth):
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     count = int(count) if count and math.isfinite(count) and count > 0 else None
-    from ..faces import FaceTracker
+    from ..faces import FaceEngine, FaceTracker, TrackingDetector
 
     tracker = FaceTracker(smooth) if smooth else None
     writer = None if p.annotate is None else _AnnotatedVideo(p.annotate / rel, fps, path)
-    state = {"faces": 0, "failed": False, "drawn": [], "explained": 0, "writer": writer}
+    engine = None
+    if detect_every > 1:
+        base = p.recognizer.engine
+        engine = FaceEngine(detector=TrackingDetector(base.detector, every=detect_every),
+                            margin=base.margin, size=base.size, gray=base.gray,
+                            align=base.align)
+    state = {"faces": 0, "failed": False, "drawn": [], "explained": 0, "writer": writer,
+             "engine": engine}
     frame_bar = None
     if not p.quiet:
         import sys
@@ -149,7 +159,10 @@ def _flush(pending, path, rel, fps, p, tracker, state):
     if not pending:
         return
     frames = [rgb for _, rgb, processed in pending if processed]
-    found = p.map(p.find, frames)
+    if state["engine"] is not None:  # faces followed from frame to frame: in order
+        found = [p.find(frame, state["engine"]) for frame in frames]
+    else:
+        found = p.map(p.find, frames)
     crops = [c for _, cs, _ in found for c in cs]
     labels, proba = p.classify(crops)
     k = 0

@@ -25,7 +25,7 @@ def _find(root, patterns, what):
     )
 
 
-def load_dataset(name, path, *, verbose=0):
+def load_dataset(name, path, *, verbose=0, ferplus_mode="majority"):
     """Load a FER dataset by name, the way the ``skfer`` command does.
 
     Parameters
@@ -40,6 +40,11 @@ def load_dataset(name, path, *, verbose=0):
         folder with ``fer2013/`` and ``ferplus/`` inside works).
     verbose : int, default=0
         Progress bars while reading.
+    ferplus_mode : str, default='majority'
+        For ``'ferplus'``: the ``mode`` of :func:`load_ferplus`
+        (``'reference_majority'`` is the FERPlus reference protocol that
+        published FER+ accuracies use; ``skfer compare`` and ``skfer
+        train`` default to it).
 
     Returns
     -------
@@ -85,7 +90,7 @@ def load_dataset(name, path, *, verbose=0):
         fer = _find(path, csv_patterns, "FER2013 csv (fer2013.csv or fer2013.csv.gz)")
         new = _find(path, ("fer2013new.csv", "*/fer2013new.csv", "*/*/fer2013new.csv"),
                     "FER+ labels (fer2013new.csv)")
-        return load_ferplus(fer, new)
+        return load_ferplus(fer, new, mode=ferplus_mode)
     if name == "ckplus":
         return load_ckplus(path, verbose=verbose)
     if name == "jaffe":
