@@ -48,7 +48,7 @@ _BATCH_SIZE = 64
 
 def _final_step(estimator, func):
     """``(classifier, preprocessing)`` of ``estimator`` (a classifier or a Pipeline)."""
-    from .neural._base import BaseNeuralClassifier
+    from .neural import BaseNeuralClassifier
 
     pre = None
     final = estimator
@@ -71,7 +71,7 @@ def _final_step(estimator, func):
     except NotFittedError:
         raise NotFittedError(
             f"This {name} is not fitted yet: call fit (or load a saved model "
-            f"with skfer.neural.load) before {func}."
+            f"with skfer.io.load_model) before {func}."
         ) from None
     return final, pre
 

@@ -29,6 +29,9 @@ def format_parser(subparsers):
     )
     demo.add_argument("--image", metavar="PATH",
                       help="a photo of your own (default: scikit-image's astronaut)")
+    demo.add_argument("--model", default="default", metavar="NAME",
+                      help="which shipped model (skfer.pretrained.MODELS; default: "
+                           "the recommended one)")
     demo.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
                       help=f"annotated copy of the photo (default {DEFAULT_OUT}); "
                            "'-' writes none")
@@ -75,7 +78,11 @@ def main(args):
     if out is not None and out.is_dir():
         return error("demo", f"--out '{out}' is a folder; give a file name such as {out / DEFAULT_OUT}.")
 
-    name = DEFAULT
+    if args.model not in MODELS:
+        names = ", ".join(sorted(k for k in MODELS if k != "default"))
+        return error("demo", f"--model {args.model!r} is not a shipped model; choose one "
+                             f"of {names}.")
+    name = DEFAULT if args.model == "default" else args.model
     card = MODELS[name]
     model = load(name, face_detection=False, test_time_flip=True)
     t = time.perf_counter()
@@ -83,8 +90,9 @@ def main(args):
     seconds = time.perf_counter() - t
     height, width = np.asarray(image).shape[:2]
     acc = card.get("public_test_accuracy_flip")
+    dataset = card.get("dataset_name", "FER2013")
     print(f"skfer demo: pretrained model '{name}'"
-          + (f" (FER2013 PublicTest accuracy {acc:.3f})" if acc else "")
+          + (f" ({dataset} PublicTest accuracy {acc:.3f})" if acc else "")
           + f" on {source}, {width}x{height}: {len(faces)} face(s) in {seconds:.2f} s.")
     for i, face in enumerate(faces, 1):
         x, y, w, h = face["box"]

@@ -87,9 +87,10 @@ def format_parser(subparsers):
         epilog=_PREDICT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    q.add_argument("--model", default=None, metavar="FILE",
-                   help="a model file from 'skfer train' or skfer.io.save_model "
-                        "(default: skfer's pretrained FER2013 model, shipped in the package)")
+    q.add_argument("--model", default=None, metavar="NAME_OR_FILE",
+                   help="a model file from 'skfer train' or skfer.io.save_model, or the "
+                        "name of a model shipped in the package (skfer.pretrained.MODELS; "
+                        "default: the pretrained FER2013 model)")
     q.add_argument("paths", nargs="+", metavar="PATH",
                    help="image or video files, or folders searched recursively for "
                         + "/".join(e[1:] for e in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
@@ -492,18 +493,24 @@ def _predict_photos(chunk, p):
 
 def _load_model(args):
     """``(model, what it is called in messages, its crop margin)``."""
+    from .. import pretrained
     from ..io import load_model
 
+    shipped = args.model is None or (args.model in pretrained.MODELS
+                                     and not Path(args.model).exists())
     try:
-        if args.model is None:
-            from .. import pretrained
-
-            model = pretrained.load(face_detection=False, device=args.device)
+        if shipped:
+            model = pretrained.load(args.model or "default", face_detection=False,
+                                    device=args.device)
         else:
             model = load_model(args.model, device=args.device)
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        names = ", ".join(sorted(k for k in pretrained.MODELS if k != "default"))
+        raise UsageError(f"{exc} (--model takes a model file or a shipped model: "
+                         f"{names})") from None
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
-    what = ("skfer's pretrained model" if args.model is None
+    what = (f"skfer's pretrained model {args.model or pretrained.DEFAULT!r}" if shipped
             else f"the model in '{args.model}'")
     margin = args.margin if args.margin is not None else crop_margin_of(model, what)
     return model, what, margin

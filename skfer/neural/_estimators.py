@@ -87,9 +87,9 @@ _COMMON_PARAMS = """\
         (left-right flip): a cheap, usual gain of about one point of accuracy
         on FER2013, at twice the prediction time.
     pretrained : str, os.PathLike or None, default=None
-        Start from the weights of a model saved with :meth:`save` (a folder
-        or ``.zip``) or :func:`skfer.io.save_model` (a ``.skfer`` file
-        holding such an estimator, alone or as a Pipeline's last step), e.g.
+        Start from the weights of a ``.skfer`` model file written by
+        :meth:`save` or :func:`skfer.io.save_model` (such an estimator, alone
+        or as a Pipeline's last step; skfer 0.1's folders and zips too), e.g.
         a net trained on FER2013 to fine-tune on CK+. Every weight whose
         name and shape match is copied in before training; the others (the
         output layer when the classes differ) keep their random
@@ -176,9 +176,9 @@ _NOTES = """\
     **Persistence.** A fitted estimator (or a Pipeline holding one) can be
     pickled with ``joblib``/``pickle``; one trained on CUDA unpickles on a
     CPU-only machine (skorch moves it to the CPU with a ``DeviceWarning``
-    and ``device_`` follows). :meth:`save` writes a format that runs no code
-    on load: ``config.json`` and ``weights.safetensors`` (see
-    :func:`skfer.neural.load`)."""
+    and ``device_`` follows). :meth:`save` writes a ``.skfer`` model file,
+    which runs no code on load (a JSON config and safetensors weights in a
+    zip; read it with :func:`skfer.io.load_model`)."""
 
 _COMMON_ATTRS = """\
     classes_ : ndarray of shape (n_classes,)
