@@ -142,11 +142,10 @@ def test_recalibrate_batchnorm_uses_clean_images_and_keeps_weights():
     (["--recalibrate", "no_such_stage"], "--recalibrate no_such_stage: no saved model"),
 ])
 def test_train_script_wrong_folders_give_one_line(tmp_path, capsys, args, message):
-    from skfer.pretrained.train import main as train_main
+    from skfer.cli import main
 
     data = tmp_path / "fer2013.csv"
     data.write_text("emotion,pixels,Usage\n")
-    with pytest.raises(SystemExit) as exc:
-        train_main(["--data", str(data), "--out", str(tmp_path / "o"), *args])
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    assert main(["recipe", "--data", str(data), "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("skfer recipe: error:")

@@ -1,10 +1,11 @@
-"""``python -m skfer.pretrained.train --dataset ferplus`` on generated files."""
+"""``skfer recipe --dataset ferplus`` (skfer.pretrained.train.train_ferplus) on generated files."""
 
 import json
 
 import numpy as np
 import pytest
 
+from skfer.cli import main as cli_main
 from skfer.neural import CNNClassifier
 from skfer.pretrained import train as train_module
 from skfer.pretrained.train import FERPLUS_RECIPE, RECIPE
@@ -50,7 +51,7 @@ def test_ferplus_recipe_one_command(ferplus_files, tmp_path, labels, capsys):
 
     root, init = ferplus_files
     out = tmp_path / "out"
-    code = train_module.main([
+    code = cli_main(["recipe",
         "--dataset", "ferplus", "--ferplus", str(root / "fer2013new.csv"),
         "--data", str(root / "fer2013.csv"), "--init", str(init), "--labels", labels,
         "--max-epochs", "2", "--budget", "60", "--threads", "1", "--out", str(out),
@@ -84,7 +85,7 @@ def test_ferplus_recipe_budget_stops_after_an_epoch(ferplus_files, tmp_path):
     checkpointed too, and the model and its card are written."""
     root, init = ferplus_files
     out = tmp_path / "out"
-    assert train_module.main([
+    assert cli_main(["recipe",
         "--dataset", "ferplus", "--ferplus", str(root / "fer2013new.csv"),
         "--data", str(root / "fer2013.csv"), "--init", str(init), "--n-train", "32",
         "--max-epochs", "5", "--budget", "0.001", "--threads", "1", "--out", str(out),
@@ -103,12 +104,13 @@ def test_ferplus_recipe_budget_stops_after_an_epoch(ferplus_files, tmp_path):
 ])
 def test_ferplus_recipe_usage_errors(ferplus_files, tmp_path, capsys, args, message):
     root, _ = ferplus_files
-    with pytest.raises(SystemExit) as exc:
-        train_module.main(["--data", str(root / "fer2013.csv"), "--out", str(tmp_path), *args])
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    code = cli_main(["recipe", "--data", str(root / "fer2013.csv"), "--out", str(tmp_path),
+                     *args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("skfer recipe: error:")
 
 
 def test_shipped_init_is_a_model_folder():
-    folder = train_module._shipped_init()
+    folder = train_module.shipped_init()
     assert folder is None or (folder / "model.skfer").is_file()

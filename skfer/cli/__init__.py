@@ -13,6 +13,8 @@ loading) and :mod:`skfer.cli._draw` (annotated images, Grad-CAM pictures).
   :mod:`skfer.cli._video`): every face of photos and videos, as JSON lines.
 * ``skfer serve`` (:mod:`skfer.cli._serve`): the web page and REST API of
   :mod:`skfer.serve`.
+* ``skfer recipe`` (:mod:`skfer.cli._recipe`): reproduce a shipped model
+  (the recipes of :mod:`skfer.pretrained.train`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def build_parser():
     >>> build_parser().parse_args(["predict", "photo.jpg"]).paths
     ['photo.jpg']
     """
-    from . import _compare, _demo, _predict, _serve, _train
+    from . import _compare, _demo, _predict, _recipe, _serve, _train
 
     parser = argparse.ArgumentParser(
         prog="skfer", description="Facial expression recognition for the scikit-learn world."
@@ -42,7 +44,7 @@ def build_parser():
                         help="on an unexpected error, print the full traceback (by "
                              "default: one line naming the problem)")
     sub = parser.add_subparsers(dest="command")
-    for command in (_demo, _compare, _train, _predict, _serve):
+    for command in (_demo, _compare, _train, _predict, _serve, _recipe):
         command.format_parser(sub)
     return parser
 

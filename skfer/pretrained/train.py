@@ -1,19 +1,20 @@
-"""Reproduce a shipped pretrained model from FER2013.
+"""The recipes of the shipped models: training, BatchNorm recalibration, model cards.
 
-Usage::
+The command is ``skfer recipe`` (:mod:`skfer.cli._recipe`)::
 
-    python -m skfer.pretrained.train --data ../shared/data/fer2013/fer2013.csv.gz \\
+    skfer recipe --data ../shared/data/fer2013/fer2013.csv.gz \\
         --out skfer/pretrained/weights/fer2013_mini_xception
 
-Trains :class:`~skfer.neural.CNNClassifier` with the recipe below on the
+trains :class:`~skfer.neural.CNNClassifier` with :data:`RECIPE` on the FER2013
 ``Training`` rows (10% of them held out for early stopping), measures
 ``PublicTest`` accuracy with and without test-time flip averaging, and writes
 the model file ``model.skfer`` plus ``card.json`` (the model card's figures)
-to the folder ``--out``. No pixels are written, only weights.
+to the folder ``--out``; ``--init`` runs the second stage (:data:`FINETUNE`).
+No pixels are written, only weights.
 
 FER+ (8 classes, contempt included) is one command too::
 
-    python -m skfer.pretrained.train --dataset ferplus \\
+    skfer recipe --dataset ferplus \\
         --ferplus ../shared/data/ferplus/fer2013new.csv \\
         --data ../shared/data/fer2013/fer2013.csv.gz \\
         --labels votes --budget 3500 --threads 2 --out ferplus_votes
@@ -33,9 +34,9 @@ usable models; ``--budget`` stops training after the epoch that passes it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -81,94 +82,52 @@ FERPLUS_RECIPE = dict(
 )
 
 
-def main(argv=None):
-    import numpy as np
-    import torch
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+@dataclass
+class Stage:
+    """One training stage of a model card: its recipe, time and epochs.
 
-    from .. import __version__
+    Attributes
+    ----------
+    params : dict
+        The estimator parameters (the recipe).
+    seconds : float
+        Training time.
+    threads : int
+        CPU threads it ran on.
+    epochs : int or None
+        Epochs trained; None: the length of the net's history.
+    """
+
+    params: dict
+    seconds: float
+    threads: int
+    epochs: int | None = None
+
+
+def train_fer2013(data, out, *, init=None, budget=3500, max_epochs=None, threads=2,
+                  n_train=None, recalibrate_bn=True):
+    """One stage of the FER2013 recipe (:data:`RECIPE`, or :data:`FINETUNE` from ``init``).
+
+    ``data`` is anything :func:`~skfer.datasets.load_fer2013` reads; the
+    model and its card go to the folder ``out``. The second stage (``init``:
+    the first stage's folder) ends with :func:`recalibrate_batchnorm` unless
+    ``recalibrate_bn`` is False. Returns the card (a dict).
+    """
     from ..datasets import load_fer2013
     from ..neural import CNNClassifier
     from . import _MODEL_FILE
 
-    p = argparse.ArgumentParser(prog="python -m skfer.pretrained.train",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", choices=("fer2013", "ferplus"), default="fer2013",
-                   help="fer2013: the FER2013 recipe (two stages); ferplus: fine-tune --init "
-                        "(default: the shipped FER2013 model) on FER+ (needs --ferplus)")
-    p.add_argument("--ferplus", default=None, metavar="CSV",
-                   help="--dataset ferplus: the FER+ labels, fer2013new.csv")
-    p.add_argument("--labels", choices=("votes", "majority"), default=None,
-                   help="--dataset ferplus: train on the vote distributions (soft targets, "
-                        "the default) or on the majority labels alone")
-    p.add_argument("--n-train", type=int, default=None, metavar="N",
-                   help="use only the first N Training images (smoke runs)")
-    p.add_argument("--data", required=True, help="FER2013 csv, csv.gz, tar.gz or image folders")
-    p.add_argument("--out", required=True, help="folder to write the model to")
-    p.add_argument("--budget", type=float, default=3500, help="training seconds at most")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--max-epochs", type=int, default=None,
-                   help="epochs of the stage (default: the recipe's)")
-    p.add_argument("--init", default=None,
-                   help="fer2013: run the second stage (FINETUNE) from the model saved in "
-                        "this folder (the first stage's --out); ferplus: the FER2013 model "
-                        "folder to fine-tune (default: the shipped one)")
-    p.add_argument("--no-recalibrate-bn", action="store_true",
-                   help="second stage: keep the BatchNorm statistics gathered on augmented "
-                        "batches (by default they are re-estimated on the clean training "
-                        "images, see recalibrate_batchnorm)")
-    p.add_argument("--recalibrate", default=None, metavar="DIR",
-                   help="train nothing: recalibrate the BatchNorm statistics of the model "
-                        "saved in DIR (a stage trained with --no-recalibrate-bn) and write "
-                        "it with its card to --out")
-    args = p.parse_args(argv)
-    for flag, folder in (("--init", args.init), ("--recalibrate", args.recalibrate)):
-        if folder is not None and not Path(folder, _MODEL_FILE).is_file():
-            p.error(f"{flag} {folder}: no saved model there (expected {_MODEL_FILE}, as "
-                    "the first stage's --out holds).")
-    if args.recalibrate is not None and not Path(args.recalibrate, "card.json").is_file():
-        p.error(f"--recalibrate {args.recalibrate}: no card.json there; give a folder "
-                "written by this script.")
-    if not Path(args.data).exists():
-        p.error(f"--data {args.data}: no such file or folder.")
-    if args.n_train is not None and args.n_train < 1:
-        p.error(f"--n-train must be at least 1, got {args.n_train}.")
-    if args.dataset == "ferplus":
-        _check_ferplus_args(p, args)
-        torch.set_num_threads(args.threads)
-        return _train_ferplus(args, np=np, metrics=(accuracy_score, confusion_matrix, f1_score),
-                              version=__version__)
-    if args.labels is not None or args.ferplus is not None:
-        p.error("--labels and --ferplus are options of --dataset ferplus.")
-    torch.set_num_threads(args.threads)
-
-    train = load_fer2013(args.data, usage="Training")
-    test = load_fer2013(args.data, usage="PublicTest")
-    if args.n_train is not None:
-        train = _first(train, args.n_train)
-    metrics = (accuracy_score, confusion_matrix, f1_score)
-    out = Path(args.out)
-    if args.recalibrate is not None:
-        from ..io import load_model
-
-        clf = load_model(Path(args.recalibrate, _MODEL_FILE), device="cpu")
-        card = json.loads(Path(args.recalibrate, "card.json").read_text(encoding="utf-8"))
-        before = _accuracies(clf, test, np)
-        recalibrate_batchnorm(clf, train.images)
-        stages = card.pop("stages", None) or [card]
-        last = stages[-1]
-        save_card(clf, test, out, seconds=last["train_seconds"], threads=last["train_threads"],
-                  params=last["recipe"], version=__version__, np=np, metrics=metrics,
-                  previous=stages[:-1], before_recalibration=before, epochs=last["epochs"])
-        print(json.dumps(json.loads((out / "card.json").read_text()), indent=1))
-        return 0
-    if args.init is None:
+    train = load_fer2013(data, usage="Training")
+    test = load_fer2013(data, usage="PublicTest")
+    if n_train is not None:
+        train = _first(train, n_train)
+    if init is None:
         params = dict(RECIPE)
     else:
-        params = dict(FINETUNE, pretrained=str(Path(args.init, _MODEL_FILE)))
-    if args.max_epochs is not None:
-        params["max_epochs"] = args.max_epochs
-    clf = CNNClassifier(**params, max_time=args.budget, verbose=1)
+        params = dict(FINETUNE, pretrained=str(Path(init, _MODEL_FILE)))
+    if max_epochs is not None:
+        params["max_epochs"] = max_epochs
+    clf = CNNClassifier(**params, max_time=budget, verbose=1)
     t = time.perf_counter()
     clf.fit(train.images, train.target)
     seconds = time.perf_counter() - t
@@ -176,20 +135,43 @@ def main(argv=None):
     before = None
     # The last stage's BatchNorm statistics are re-estimated on clean images;
     # the first stage is left as trained, since the second starts from it.
-    if args.init is not None and not args.no_recalibrate_bn:
-        before = _accuracies(clf, test, np)
+    if init is not None and recalibrate_bn:
+        before = _accuracies(clf, test)
         recalibrate_batchnorm(clf, train.images)
-    stages = []
-    if args.init is not None:
-        first = Path(args.init, "card.json")
-        if first.exists():
-            stages = json.loads(first.read_text(encoding="utf-8")).get("stages") or [
-                json.loads(first.read_text(encoding="utf-8"))]
-    save_card(clf, test, out, seconds=seconds, threads=args.threads, params=params,
-              version=__version__, np=np, metrics=metrics, previous=stages,
-              before_recalibration=before)
-    print(json.dumps(json.loads((out / "card.json").read_text()), indent=1))
-    return 0
+    return save_card(clf, test, out, Stage(params, seconds, threads),
+                     previous=_stages_of(init), before_recalibration=before)
+
+
+def recalibrate_saved(folder, data, out):
+    """Recalibrate the BatchNorm statistics of the model saved in ``folder``; write it to ``out``.
+
+    For a stage trained with ``recalibrate_bn=False``; nothing is learned.
+    Returns the new card.
+    """
+    from ..datasets import load_fer2013
+    from ..io import load_model
+    from . import _MODEL_FILE
+
+    train = load_fer2013(data, usage="Training")
+    test = load_fer2013(data, usage="PublicTest")
+    clf = load_model(Path(folder, _MODEL_FILE), device="cpu")
+    card = json.loads(Path(folder, "card.json").read_text(encoding="utf-8"))
+    before = _accuracies(clf, test)
+    recalibrate_batchnorm(clf, train.images)
+    stages = card.pop("stages", None) or [card]
+    last = stages[-1]
+    return save_card(clf, test, out,
+                     Stage(last["recipe"], last["train_seconds"], last["train_threads"],
+                           last["epochs"]),
+                     previous=stages[:-1], before_recalibration=before)
+
+
+def _stages_of(folder):
+    """The stages recorded in the card of the model in ``folder`` (none without one)."""
+    if folder is None or not Path(folder, "card.json").exists():
+        return []
+    card = json.loads(Path(folder, "card.json").read_text(encoding="utf-8"))
+    return card.get("stages") or [card]
 
 
 def recalibrate_batchnorm(clf, images, *, batch_size=256, flip=True):
@@ -231,8 +213,10 @@ def recalibrate_batchnorm(clf, images, *, batch_size=256, flip=True):
     return clf
 
 
-def _accuracies(clf, test, np):
+def _accuracies(clf, test):
     """PublicTest accuracy without and with flip averaging."""
+    import numpy as np
+
     names = np.asarray(test.target_names)
     y = names[test.target]
     classes = np.asarray(clf.classes_)
@@ -245,14 +229,22 @@ def _accuracies(clf, test, np):
     return out
 
 
-def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics, previous=(),
-              before_recalibration=None, epochs=None, data=None, reproduce=None, extra=None):
-    """Save ``clf`` (class names as labels) and its model card to ``out``.
+def save_card(clf, test, out, stage, *, previous=(), before_recalibration=None, data=None,
+              reproduce=None, extra=None):
+    """Save ``clf`` (class names as labels) and its model card to the folder ``out``.
 
+    ``test`` is the PublicTest Bunch (``images``, ``target``,
+    ``target_names``) the card's figures are measured on; ``stage`` the
+    :class:`Stage` just trained, ``previous`` the cards of earlier stages.
     ``data`` and ``reproduce`` replace the card's FER2013 descriptions of
-    the data and of the command; ``extra`` adds entries to the card.
+    the data and of the command; ``extra`` adds entries. Returns the card.
     """
-    accuracy_score, confusion_matrix, f1_score = metrics
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    from .. import __version__
+
+    params, seconds, threads, epochs = stage.params, stage.seconds, stage.threads, stage.epochs
     names = np.asarray(test.target_names)
     # The shipped model predicts expression names, not FER2013's integer codes.
     if clf.classes_.dtype.kind in "iu":
@@ -282,9 +274,9 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics,
         "public_test_accuracy_flip": round(float(accuracy_score(y, flip)), 4),
         "public_test_macro_f1_flip": round(float(f1_score(y, flip, average="macro")), 4),
         "public_test_confusion_flip": confusion_matrix(y, flip, labels=list(clf.classes_)).tolist(),
-        "skfer_version": version,
+        "skfer_version": __version__,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "reproduce": "python -m skfer.pretrained.train --data fer2013.csv.gz --out DIR"
+        "reproduce": "skfer recipe --data fer2013.csv.gz --out DIR"
                      + ("" if not previous else
                         " (first stage), then the same with --init DIR --out DIR2 (second stage, "
                         "which ends with recalibrate_batchnorm; the shipped weights were made "
@@ -307,6 +299,7 @@ def save_card(clf, test, out, *, seconds, threads, params, version, np, metrics,
         card["train_seconds_total"] = round(sum(s["train_seconds"] for s in card["stages"]), 1)
         card["epochs_total"] = sum(s["epochs"] for s in card["stages"])
     Path(out, "card.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return card
 
 
 # ---------------------------------------------------------------------------
@@ -324,30 +317,12 @@ def _first(data, n):
                     for k, v in data.items()})
 
 
-def _shipped_init():
+def shipped_init():
     """The folder of the shipped FER2013 model, or None when it is missing."""
     from . import _MODEL_FILE, DEFAULT, _weights_dir
 
     folder = Path(str(_weights_dir(DEFAULT)))
     return folder if Path(folder, _MODEL_FILE).is_file() else None
-
-
-def _check_ferplus_args(p, args):
-    """argparse errors (one line, exit 2) for the options of ``--dataset ferplus``."""
-    if args.ferplus is None:
-        p.error("--dataset ferplus needs --ferplus CSV, the FER+ labels (fer2013new.csv).")
-    if not Path(args.ferplus).is_file():
-        p.error(f"--ferplus {args.ferplus}: no such file.")
-    if args.recalibrate is not None:
-        p.error("--recalibrate is for the FER2013 stages; a FER+ run recalibrates its "
-                "BatchNorm statistics itself (unless --no-recalibrate-bn).")
-    if args.init is None:
-        args.init = _shipped_init()
-        if args.init is None:
-            p.error("--dataset ferplus: the shipped FER2013 model is missing; give the "
-                    "model folder to start from with --init.")
-    if args.labels is None:
-        args.labels = "votes"
 
 
 def _save_named(clf, path, class_names):
@@ -415,8 +390,17 @@ class EpochCheckpoint(Callback):
         )
 
 
-def _train_ferplus(args, *, np, metrics, version):
-    """``--dataset ferplus``: fine-tune the FER2013 model on FER+ and write its card."""
+def train_ferplus(data, ferplus, out, *, init=None, labels="votes", budget=3500,
+                  max_epochs=None, threads=2, n_train=None, recalibrate_bn=True):
+    """Fine-tune a FER2013 model on FER+ (:data:`FERPLUS_RECIPE`); write it and its card.
+
+    ``data`` is anything :func:`~skfer.datasets.load_fer2013` reads,
+    ``ferplus`` the ``fer2013new.csv`` file, ``init`` the folder of the
+    FER2013 model to start from (None: the shipped one), ``labels`` 'votes'
+    (the annotators' vote distributions as soft targets) or 'majority'.
+    Returns the card.
+    """
+    import numpy as np
     from sklearn.utils import Bunch
 
     from .. import map_labels
@@ -424,58 +408,61 @@ def _train_ferplus(args, *, np, metrics, version):
     from ..neural import CNNClassifier
     from . import _MODEL_FILE
 
-    data = load_ferplus(load_fer2013(args.data), args.ferplus, mode="reference_majority")
-    names = [str(n) for n in map_labels(np.arange(len(data.target_names)), data.target_names)]
-    train_rows = np.flatnonzero(data.split == "Training")
-    test_rows = np.flatnonzero(data.split == "PublicTest")
-    if args.n_train is not None:
-        train_rows = train_rows[:args.n_train]
+    if labels not in ("votes", "majority"):
+        raise ValueError(f"labels must be 'votes' or 'majority', got {labels!r}.")
+    init = shipped_init() if init is None else Path(init)
+    if init is None:
+        raise ValueError("The shipped FER2013 model is missing; give the model folder to "
+                         "start from (init=, skfer recipe --init).")
+    table = load_ferplus(load_fer2013(data), ferplus, mode="reference_majority")
+    names = [str(n) for n in map_labels(np.arange(len(table.target_names)), table.target_names)]
+    train_rows = np.flatnonzero(table.split == "Training")
+    test_rows = np.flatnonzero(table.split == "PublicTest")
+    if n_train is not None:
+        train_rows = train_rows[:n_train]
     if not len(train_rows) or not len(test_rows):
-        raise SystemExit(f"{args.ferplus}: FER+ needs Training and PublicTest rows; found "
+        raise ValueError(f"{ferplus}: FER+ needs Training and PublicTest rows; found "
                          f"{len(train_rows)} and {len(test_rows)}.")
-    test = Bunch(images=data.images[test_rows], target=data.target[test_rows],
+    test = Bunch(images=table.images[test_rows], target=table.target[test_rows],
                  target_names=names)
     params = dict(FERPLUS_RECIPE)
-    if args.max_epochs is not None:
-        params["max_epochs"] = args.max_epochs
-    out = Path(args.out)
+    if max_epochs is not None:
+        params["max_epochs"] = max_epochs
+    out = Path(out)
     checkpoint = EpochCheckpoint(out / "checkpoints", names)
-    clf = CNNClassifier(**params, pretrained=str(Path(args.init, _MODEL_FILE)),
-                        max_time=args.budget, verbose=1,
+    clf = CNNClassifier(**params, pretrained=str(Path(init, _MODEL_FILE)),
+                        max_time=budget, verbose=1,
                         callbacks=[("checkpoint", checkpoint)])
     checkpoint.estimator = clf
-    fit_params = {"votes": data.votes[train_rows]} if args.labels == "votes" else {}
+    fit_params = {"votes": table.votes[train_rows]} if labels == "votes" else {}
     t = time.perf_counter()
-    clf.fit(data.images[train_rows], data.target[train_rows], **fit_params)
+    clf.fit(table.images[train_rows], table.target[train_rows], **fit_params)
     seconds = time.perf_counter() - t
     clf.set_params(max_time=None, verbose=0, callbacks=None)
     before = None
-    if not args.no_recalibrate_bn:
-        before = _accuracies(clf, test, np)
-        recalibrate_batchnorm(clf, data.images[train_rows])
-    n_train = len(train_rows)
+    if recalibrate_bn:
+        before = _accuracies(clf, test)
+        recalibrate_batchnorm(clf, table.images[train_rows])
+    n = len(train_rows)
     held_out = ", 10% held out for early stopping" if params.get("validation_fraction") else ""
-    save_card(
-        clf, test, out, seconds=seconds, threads=args.threads, params=params,
-        version=version, np=np, metrics=metrics, before_recalibration=before,
-        data=(f"FER+ Training images of the reference majority protocol ({n_train:,} "
+    return save_card(
+        clf, test, out, Stage(params, seconds, threads), before_recalibration=before,
+        data=(f"FER+ Training images of the reference majority protocol ({n:,} "
               f"images{held_out}), trained on the "
-              + ("annotators' vote distributions (soft targets)" if args.labels == "votes"
+              + ("annotators' vote distributions (soft targets)" if labels == "votes"
                  else "majority labels")
               + f"; evaluated on the FER+ PublicTest images of the same protocol "
               f"({len(test_rows):,}) against their majority labels"),
-        reproduce=("python -m skfer.pretrained.train --dataset ferplus --ferplus "
-                   "fer2013new.csv --data fer2013.csv.gz --labels " + args.labels
-                   + " --out DIR"),
-        extra={"dataset": "ferplus", "labels": args.labels,
-               "init": Path(args.init).name, "n_pretrained_tensors": clf.n_pretrained_,
-               "n_train": n_train,
+        reproduce=("skfer recipe --dataset ferplus --ferplus fer2013new.csv "
+                   f"--data fer2013.csv.gz --labels {labels} --out DIR"),
+        extra={"dataset": "ferplus", "dataset_name": "FER+", "labels": labels,
+               "init": Path(init).name, "n_pretrained_tensors": clf.n_pretrained_,
+               "n_train": n,
                "public_test_chance": round(float(np.bincount(test.target).max()
                                                  / len(test.target)), 4)},
     )
-    print(json.dumps(json.loads((out / "card.json").read_text()), indent=1))
-    return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # the command is ``skfer recipe`` (skfer.cli._recipe) now
+    raise SystemExit("python -m skfer.pretrained.train is now 'skfer recipe' (same options); "
+                     "see skfer recipe --help.")
