@@ -64,11 +64,13 @@ class FaceCropper(BaseImageTransformer):
         ``'mtcnn'``: ``min_size``, ``max_side``, ``thresholds``,
         ``scale_factor``, ``rotations``, ``square``); unset ones keep its
         defaults.
-    align : {None, 'eyes', 'landmarks'}, default=None
+    align : {None, 'eyes', 'landmarks', 'auto'}, default=None
         Align each face before resizing: ``'eyes'`` levels the eyes the eye
         cascade finds in the crop; ``'landmarks'`` warps the face onto
         FER2013's framing by the detector's five landmarks (needs a detector
-        that finds them, as ``'mtcnn'``). See :class:`skfer.faces.FaceEngine`.
+        that finds them, as ``'mtcnn'``); ``'auto'``: ``'landmarks'`` when
+        the detector finds landmarks, else none. See
+        :class:`skfer.faces.FaceEngine`.
     n_jobs : int or None, default=None
         Number of threads working on images (``-1``: all cores).
     verbose : int, default=0
@@ -126,7 +128,7 @@ class FaceCropper(BaseImageTransformer):
         "on_missing": [StrOptions({"center", "full", "raise"})],
         "detector": [str, HasMethods(["detect"])],
         "detector_params": [None, dict],
-        "align": [None, StrOptions(set(ALIGNMENTS))],
+        "align": [None, StrOptions(set(ALIGNMENTS) | {"auto"})],
     }
 
     def __init__(
