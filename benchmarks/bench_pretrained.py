@@ -6,7 +6,9 @@ Model only: faces/s of ``skfer.pretrained.load(face_detection=False)`` on
 
 End to end: :func:`skfer.pretrained.detect_emotions` over the 29 photos of
 ``$SKFER_DATA/faces`` (decoded first, as the reference figures were taken;
-detection, cropping and classification are timed), best of ``--repeat``.
+detection, cropping and classification are timed), best of ``--repeat``,
+with each ``--detector`` (default: MTCNN with landmark alignment, the
+pretrained pipeline's default, then Haar).
 It also scores the detections: recall on the 43 ground-truth boxes of the
 nine ``dlib_*`` photos (IoU >= 0.3, one detection per box), false faces there,
 and faces above/below the manifest's count on the other 20 photos.
@@ -67,13 +69,13 @@ def model_only(repeat, min_faces=2048):
         print(f"{'yes' if flip else 'no':>5s} {n1 / s1:9.0f} {len(crops) / s256:10.0f}")
 
 
-def end_to_end(data, repeat, n_jobs, flip):
+def end_to_end(data, repeat, n_jobs, flip, detector="mtcnn"):
     manifest, images = _load(data)
     photos = [images[item["file"]] for item in manifest]
     model = load(face_detection=False, test_time_flip=flip)
-    detect_emotions(photos[:1], model=model)  # load the cascade, warm the net
-    seconds, results = _best(lambda: detect_emotions(photos, model=model, n_jobs=n_jobs),
-                             repeat)
+    run = dict(model=model, n_jobs=n_jobs, detector=detector, align="auto")
+    detect_emotions(photos[:2], **run)  # load the detector, warm the net
+    seconds, results = _best(lambda: detect_emotions(photos, **run), repeat)
     tp = fp = n_truth = over = under = 0
     for item, faces in zip(manifest, results, strict=True):
         boxes = [f["box"] for f in faces]
@@ -88,7 +90,8 @@ def end_to_end(data, repeat, n_jobs, flip):
     n_found = sum(len(r) for r in results)
     n_faces = sum(item["faces"] for item in manifest)
     print(f"\nEnd to end: detect_emotions over {len(photos)} decoded photos from {data} "
-          f"(n_jobs={n_jobs}, flip={'yes' if flip else 'no'}, best of {repeat})")
+          f"(detector={detector}, align=auto, n_jobs={n_jobs}, "
+          f"flip={'yes' if flip else 'no'}, best of {repeat})")
     print(f"  {seconds:.2f} s: {len(photos) / seconds:.1f} images/s, "
           f"{n_found / seconds:.1f} faces/s; {n_found} faces found (manifest: {n_faces})")
     print(f"  dlib_* photos: recall {tp / n_truth:.3f} ({tp}/{n_truth} boxes, IoU >= 0.3), "
@@ -106,6 +109,10 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-model", action="store_true", help="no model-only figures")
     p.add_argument("--skip-photos", action="store_true", help="no end-to-end figures")
+    p.add_argument("--detector", nargs="+", default=["mtcnn", "haar"],
+                   help="face detectors end to end (default: mtcnn, the pretrained "
+                        "pipeline's, then haar)")
+    p.add_argument("--flip", choices=("yes", "no", "both"), default="both")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not args.skip_model:
@@ -116,8 +123,10 @@ def main(argv=None):
         print("\nEnd to end skipped: set SKFER_DATA (or --data) to the folder with the "
               "29 photos and manifest.json.")
         return 0
-    for flip in (True, False):
-        end_to_end(args.data, args.repeat, args.n_jobs, flip)
+    flips = {"yes": (True,), "no": (False,), "both": (True, False)}[args.flip]
+    for detector in args.detector:
+        for flip in flips:
+            end_to_end(args.data, args.repeat, args.n_jobs, flip, detector)
     return 0
 
 

@@ -94,7 +94,7 @@ plt.show()
 # ``detect_faces(image, detector='haar', min_size=0.06, scale_factor=1.1,
 # min_neighbors=3)``: raise ``min_neighbors`` for fewer false faces, lower
 # ``min_size`` to find smaller faces (more slowly). With
-# ``detector='mtcnn'``: ``min_size`` (0.04), ``thresholds`` (the three nets'
+# ``detector='mtcnn'``: ``min_size`` (0.05), ``thresholds`` (the three nets'
 # face probabilities) and ``rotations=(-30, 0, 30)`` to also find faces tilted
 # by up to about 60 degrees, at three times the cost.
 # ``FaceCropper(on_missing='center')`` falls back to a centre crop when no

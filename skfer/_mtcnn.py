@@ -273,14 +273,17 @@ def _cut(image, boxes, size):
 
     height, width = image.shape[:2]
     patches = []
-    for x1, y1, x2, y2 in boxes.astype(np.int64):
-        w, h = max(int(x2 - x1 + 1), 1), max(int(y2 - y1 + 1), 1)
+    for x1, y1, x2, y2 in boxes.astype(np.int64).tolist():
+        w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
         x1, y1 = x1 - 1, y1 - 1
-        patch = np.zeros((h, w, 3), np.uint8)
-        sx1, sy1 = max(x1, 0), max(y1, 0)
-        sx2, sy2 = min(x1 + w, width), min(y1 + h, height)
-        if sx2 > sx1 and sy2 > sy1:
-            patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
+        if x1 >= 0 and y1 >= 0 and x1 + w <= width and y1 + h <= height:
+            patch = image[y1:y1 + h, x1:x1 + w]  # inside the image: no copy
+        else:
+            patch = np.zeros((h, w, 3), np.uint8)
+            sx1, sy1 = max(x1, 0), max(y1, 0)
+            sx2, sy2 = min(x1 + w, width), min(y1 + h, height)
+            if sx2 > sx1 and sy2 > sy1:
+                patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
         patches.append(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
     return patches
 
