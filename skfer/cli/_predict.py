@@ -114,7 +114,7 @@ def format_parser(subparsers):
     q.add_argument("--min-size", default=None, metavar="SIZE",
                    help="smallest face searched for: pixels (an int, e.g. 40) or a "
                         "fraction of the image's longer side (a float < 1; default: "
-                        "0.04 for mtcnn, 0.06 for haar)")
+                        "0.05 for mtcnn, 0.06 for haar)")
     q.add_argument("--min-neighbors", type=int, default=None, metavar="N",
                    help="haar: detections a face needs (default 3; higher: fewer false "
                         "faces); selects --detector haar unless another is given")
