@@ -58,7 +58,7 @@ def main(args):
     import numpy as np
 
     from .._image import read_image
-    from ..pretrained import DEFAULT, MODELS, detect_emotions, load
+    from ..pretrained import ALIASES, MODELS, detect_emotions, load
     from ._draw import draw_faces, write_image
 
     if args.image is None:
@@ -79,10 +79,10 @@ def main(args):
         return error("demo", f"--out '{out}' is a folder; give a file name such as {out / DEFAULT_OUT}.")
 
     if args.model not in MODELS:
-        names = ", ".join(sorted(k for k in MODELS if k != "default"))
+        names = ", ".join(sorted(MODELS))
         return error("demo", f"--model {args.model!r} is not a shipped model; choose one "
                              f"of {names}.")
-    name = DEFAULT if args.model == "default" else args.model
+    name = ALIASES.get(args.model, args.model)
     card = MODELS[name]
     model = load(name, face_detection=False, test_time_flip=True)
     t = time.perf_counter()

@@ -505,7 +505,7 @@ def _load_model(args):
         else:
             model = load_model(args.model, device=args.device)
     except FileNotFoundError as exc:
-        names = ", ".join(sorted(k for k in pretrained.MODELS if k != "default"))
+        names = ", ".join(sorted(pretrained.MODELS))
         raise UsageError(f"{exc} (--model takes a model file or a shipped model: "
                          f"{names})") from None
     except ValueError as exc:

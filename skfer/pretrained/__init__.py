@@ -5,7 +5,7 @@ from face crops (without) to the seven FER2013 expressions;
 :func:`detect_emotions` returns every face of each photo with its box and
 probabilities. The weights are in skfer's safe format (safetensors plus a
 JSON config, nothing executed on load) under ``skfer/pretrained/weights``;
-``python -m skfer.pretrained.train`` reproduces them from FER2013. The model
+``skfer recipe`` (:mod:`skfer.pretrained.train`) reproduces them. The model
 card is ``docs/pretrained.rst``.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-__all__ = ["DEFAULT", "MODELS", "detect_emotions", "load"]
+__all__ = ["ALIASES", "DEFAULT", "MODELS", "detect_emotions", "load"]
 
 #: The name of the recommended shipped model (``load()``'s default).
 DEFAULT = "fer2013_mini_xception"
@@ -41,18 +41,24 @@ def _available():
             if d.is_dir() and d.joinpath("card.json").is_file()}
 
 
+#: Short names of the shipped models: ``'default'`` (the recommended one),
+#: and one per dataset (``'fer2013'``, ``'ferplus'``), for those shipped.
+ALIASES = {"default": DEFAULT, "fer2013": "fer2013_mini_xception",
+           "ferplus": "ferplus_mini_xception"}
+
 #: The shipped models: name -> model card (data, recipe, training time,
-#: PublicTest accuracy). ``'default'`` names the recommended one.
+#: PublicTest accuracy); the :data:`ALIASES` are keys too.
 MODELS = _available()
-if DEFAULT in MODELS:
-    MODELS["default"] = MODELS[DEFAULT]
+ALIASES = {k: v for k, v in ALIASES.items() if v in MODELS}
+MODELS.update({alias: MODELS[name] for alias, name in ALIASES.items()})
 
 
 def _check_name(name):
     if name not in MODELS:
-        names = sorted(k for k in MODELS if k != "default")
-        raise ValueError(f"Unknown pretrained model {name!r}; available: {names} or 'default'.")
-    return DEFAULT if name == "default" else name
+        names = sorted(k for k in MODELS if k not in ALIASES)
+        raise ValueError(f"Unknown pretrained model {name!r}; available: {names} or "
+                         f"{sorted(ALIASES)}.")
+    return ALIASES.get(name, name)
 
 
 def _load_net(name, device):

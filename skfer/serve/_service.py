@@ -325,7 +325,7 @@ def colours_of(classes):
 def _pretrained_names():
     from .. import pretrained
 
-    return sorted(k for k in pretrained.MODELS if k != "default")
+    return sorted(k for k in pretrained.MODELS if k not in pretrained.ALIASES)
 
 
 class Service:
@@ -357,8 +357,8 @@ class Service:
         self._specs = {n: ("pretrained", n) for n in _pretrained_names()}
         if model is None:
             self.default = pretrained.DEFAULT
-        elif str(model) in self._specs or str(model) == "default":
-            self.default = pretrained.DEFAULT if str(model) == "default" else str(model)
+        elif str(model) in self._specs or str(model) in pretrained.ALIASES:
+            self.default = pretrained.ALIASES.get(str(model), str(model))
         else:
             path = Path(model)
             if not path.exists():
