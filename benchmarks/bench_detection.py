@@ -13,6 +13,10 @@ Every detector option takes a comma-separated list; all combinations are run
     python benchmarks/bench_detection.py --scale-factor 1.1,1.15 --min-neighbors 2,3,4
     python benchmarks/bench_detection.py --cascade alt2,default,alt2+default
     python benchmarks/bench_detection.py --n-jobs 2 --repeat 3
+    python benchmarks/bench_detection.py --detector mtcnn --min-size 0.04,0.05,0.06
+
+With ``--detector mtcnn`` only ``--min-size`` and ``--max-side`` apply (see
+``bench_faces_wild.py`` for tilted, small and cut faces).
 
 Summary columns: ``recall`` = matched / 43 ground-truth faces on dlib_*;
 ``fp`` = dlib_* detections matching no ground-truth face; ``over`` and
@@ -144,10 +148,13 @@ def main(argv=None):
         default=Path(default_data, "faces") if default_data else None,
         help="folder with the photos and manifest.json (default: $SKFER_DATA/faces)",
     )
+    parser.add_argument("--detector", choices=("haar", "mtcnn"), default="haar")
     parser.add_argument("--scale-factor", default="1.1", help="e.g. 1.05,1.1,1.15")
     parser.add_argument("--min-neighbors", default="3", help="e.g. 2,3,4,5")
     parser.add_argument(
-        "--min-size", default="0.06", help="ints are pixels, floats in (0, 1) fractions"
+        "--min-size", default=None,
+        help="ints are pixels, floats in (0, 1) fractions (default: 0.06 for haar, "
+             "0.05 for mtcnn)"
     )
     parser.add_argument("--max-side", default="640", help="e.g. 480,640,none")
     parser.add_argument(
@@ -171,6 +178,10 @@ def main(argv=None):
         parser.error(f"{args.data / 'manifest.json'} not found")
 
     manifest, images = _load(args.data)
+    if args.min_size is None:
+        args.min_size = "0.06" if args.detector == "haar" else "0.05"
+    if args.detector == "mtcnn":
+        args.scale_factor, args.min_neighbors, args.cascade = "0.709", "0", "none"
     grid = list(
         itertools.product(
             _floats_or_ints(args.scale_factor),
@@ -180,7 +191,7 @@ def main(argv=None):
             [c.split("+") if "+" in c else c for c in args.cascade.split(",")],
         )
     )
-    detect_faces(np.zeros((64, 64), np.uint8))  # load the cascade before timing
+    detect_faces(np.zeros((64, 64), np.uint8), detector=args.detector)  # load it before timing
     mode = "serial" if args.n_jobs is None else f"n_jobs={args.n_jobs}"
     print(
         f"{len(manifest)} photos from {args.data}; timing {mode}, best of {args.repeat}"
@@ -193,6 +204,8 @@ def main(argv=None):
             max_side=side,
             cascade=cascade,
         )
+        if args.detector == "mtcnn":
+            params = dict(detector="mtcnn", min_size=ms, max_side=side)
         rows, s = run_config(
             manifest, images, params, n_jobs=args.n_jobs, repeat=args.repeat
         )
