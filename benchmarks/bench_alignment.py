@@ -159,7 +159,9 @@ def template(args):
 
     folder = Path(args.data, "faces")
     manifest = json.loads((folder / "manifest.json").read_text())
+    # The detectors' defaults here (min_size=0.2 above suits a lone face only).
     haar, ratios, eyes_y, widths = HaarDetector(), [], [], []
+    detector = MTCNNDetector(square=False)
     for item in manifest:
         image = read_image(folder / item["file"], mode="rgb")
         h = haar.detect(image)

@@ -968,11 +968,11 @@ def align_eyes(crop):
 
 #: Where :func:`align_landmarks` puts the five landmarks (eyes, nose tip,
 #: mouth corners; ``(x, y)`` as fractions of the side of a crop with margin
-#: 0): the median MTCNN landmarks of 543 FER2013 PublicTest faces, made
-#: left-right symmetric (``benchmarks/bench_alignment.py --template``). That
-#: frame, 2.69 inter-ocular distances wide, is the box Haar finds around a
-#: face in a photo (2.72 on the 29 photos): FER2013's faces were cut by such
-#: a detector.
+#: 0): the median MTCNN landmarks of the FER2013 PublicTest faces it finds
+#: among the first 600 (upscaled and padded), made left-right symmetric
+#: (``benchmarks/bench_alignment.py --template``). That frame, 2.72
+#: inter-ocular distances wide, is the box Haar finds around a face in a
+#: photo (2.72 on the 29 photos): FER2013's faces were cut by such a detector.
 LANDMARK_TEMPLATE = np.array([
     [0.312, 0.384], [0.688, 0.384], [0.500, 0.599], [0.345, 0.786], [0.655, 0.786],
 ])
