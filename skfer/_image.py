@@ -16,7 +16,9 @@ type become ``float32`` holding the same values.  Float images may be in
 [0, 1] or [0, 255]; transformers that need 8-bit pixels (face detection,
 histogram equalisation) map floats whose maximum is at most 1 to [0, 255].
 NaN or infinite pixels, empty images and unsupported channel counts raise a
-``ValueError`` that says which image is wrong.
+``ValueError`` that says which image is wrong; so does an image of more pixels
+than the limit of image files (:data:`MAX_PIXELS`, or ``SKFER_MAX_PIXELS``),
+an :class:`ImageTooLargeError`.
 
 Single-channel images ``(H, W, 1)`` are treated as ``(H, W)``.
 
@@ -47,6 +49,7 @@ __all__ = [
     "to_rgb_uint8",
     "map_images",
     "image_shape_of",
+    "is_path",
     "decode_image",
     "ImageTooLargeError",
     "MAX_PIXELS",
@@ -55,8 +58,10 @@ __all__ = [
 _READ_MODES = ("rgb", "gray", "unchanged")
 
 
-def _is_path(x) -> bool:
+def is_path(x) -> bool:
+    """Whether ``x`` is a file path (str or os.PathLike)."""
     return isinstance(x, (str, os.PathLike))
+
 
 
 #: Largest image decoded by default, in pixels (width x height): 50 megapixels
@@ -228,7 +233,7 @@ def read_image(path, mode="rgb", *, max_pixels=None):
     """
     if mode not in _READ_MODES:
         raise ValueError(f"mode must be one of {_READ_MODES}, got {mode!r}.")
-    if not _is_path(path):
+    if not is_path(path):
         raise TypeError(f"Expected a file path (str or PathLike), got {type(path).__name__}.")
     path = Path(path)
     if not path.exists():
@@ -275,6 +280,23 @@ def _read_with_imageio(path, data, mode):
     return rgb if mode == "rgb" else gray
 
 
+def _check_pixels(shape, subject):
+    """Refuse an in-memory image of more pixels than :func:`max_pixels_limit`.
+
+    The limit of image files holds for arrays too: every transformer's work
+    (HOG, LBP, face detection...) grows with the pixel count, and a
+    20000 x 20000 array would run for minutes.
+    """
+    height, width = int(shape[0]), int(shape[1])
+    limit = max_pixels_limit()
+    if height * width > limit:
+        raise ImageTooLargeError(
+            f"{subject} {width} x {height} = {height * width:,} pixels, more "
+            f"than the limit of {limit:,} pixels; resize it first (e.g. cv2.resize), or "
+            "raise the limit with the SKFER_MAX_PIXELS environment variable."
+        )
+
+
 def check_image(img, name="image"):
     """Validate and canonicalise one in-memory image; see the module docstring.
 
@@ -283,7 +305,7 @@ def check_image(img, name="image"):
     """
     if img is None:
         raise ValueError(f"{name} is None; expected an image array.")
-    if _is_path(img):
+    if is_path(img):
         raise TypeError(f"{name} is a path; paths must not be mixed with arrays.")
     try:
         img = np.asarray(img)
@@ -311,6 +333,7 @@ def check_image(img, name="image"):
         )
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {img.shape}).")
+    _check_pixels(img.shape, f"{name} is an image of")
     if img.dtype == bool:
         img = img.astype(np.uint8) * 255
     elif img.dtype != np.uint8:
@@ -469,10 +492,10 @@ def check_images(X, *, name="X", allow_flat=False, image_shape=None, read_mode="
             ) from None
     if len(X) == 0:
         raise ValueError(f"{name} holds 0 images; at least 1 is required.")
-    if all(_is_path(x) for x in X):
+    if all(is_path(x) for x in X):
         imgs = [read_image(p, mode=read_mode) for p in X]
         return stack_images(imgs), False
-    if any(_is_path(x) for x in X):
+    if any(is_path(x) for x in X):
         raise ValueError(f"{name} mixes file paths and arrays; pass one kind only.")
     imgs = [check_image(x, f"{name}[{i}]") for i, x in enumerate(X)]
     return stack_images(imgs), False
@@ -490,6 +513,7 @@ def _check_stack(X, name):
         )
     if X.shape[1] == 0 or X.shape[2] == 0:
         raise ValueError(f"{name} has shape {X.shape}: images are empty.")
+    _check_pixels(X.shape[1:], f"{name} holds images of")
     if X.dtype == np.uint8:
         return X
     if X.dtype == bool:

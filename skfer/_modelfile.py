@@ -21,13 +21,18 @@ nothing of skfer but its version. Reading runs no code from the file: JSON
 is parsed, safetensors holds raw tensors, and every member's uncompressed
 size is checked against :data:`MAX_JSON_BYTES` / :data:`MAX_BINARY_BYTES`
 before it is read (:mod:`zipfile` never inflates a member past the size its
-header declares). A file that is broken in any way (not a zip, a member
-missing or too large, bad JSON, JSON of the wrong shape, bad safetensors)
-raises one :class:`ValueError` naming the file and the problem.
+header declares), and a member over :data:`BOMB_FROM_BYTES` that would
+inflate more than :data:`MAX_COMPRESSION_RATIO` times is refused as a zip
+bomb. Every field of the manifest is checked by type, and weights holding
+NaN or infinity are refused. A file that is broken in any way (not a zip, a
+member missing or too large, bad JSON, JSON of the wrong shape, bad
+safetensors) raises one :class:`ValueError` naming the file and the problem.
 
 Format versions (``format_version`` of the manifest; a file records the
 lowest version that describes it, and a reader refuses a version newer than
-it knows with "upgrade skfer"):
+it knows with "upgrade skfer"; a file of a version it knows that a newer
+skfer wrote, per its ``skfer_version``, is read with a warning naming both
+versions, see :func:`warn_if_newer`):
 
 1. skfer 0.1: ``model.skops`` plus the nets it refers to.
 2. Also net-only files, without ``model.skops``: ``root`` names the net
@@ -64,6 +69,13 @@ NET_WEIGHTS = "weights.safetensors"
 MAX_JSON_BYTES = 8 * 2**20
 #: Largest uncompressed binary member read (``model.skops``, weights): 2 GiB.
 MAX_BINARY_BYTES = 2 * 2**30
+#: A member of more than :data:`BOMB_FROM_BYTES` uncompressed that deflates
+#: more than this many times is refused as a zip bomb: weights (noisy floats)
+#: and skops parts compress less than 2 times, zeros up to 1000 times.
+MAX_COMPRESSION_RATIO = 100
+#: See :data:`MAX_COMPRESSION_RATIO`: members up to 32 MiB are read whatever
+#: their ratio, so memory stays within that or 100 times the file's size.
+BOMB_FROM_BYTES = 32 * 2**20
 
 _NET_FOLDER = re.compile(r"nets/[0-9]{1,6}")
 _HINT = (
@@ -72,10 +84,12 @@ _HINT = (
 )
 
 __all__ = [
+    "BOMB_FROM_BYTES",
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST",
     "MAX_BINARY_BYTES",
+    "MAX_COMPRESSION_RATIO",
     "MAX_JSON_BYTES",
     "NET_CONFIG",
     "NET_FORMAT",
@@ -85,9 +99,12 @@ __all__ = [
     "ModelFile",
     "broken_file_error",
     "check_format",
+    "check_member_size",
+    "check_version_field",
     "describe",
     "net_member",
     "read_model_file",
+    "warn_if_newer",
     "write_model_file",
 ]
 
@@ -213,6 +230,10 @@ def describe(model):
 def write_model_file(path, model, *, members, nets, root, metadata=None):
     """Write a model file (zip) atomically: a failed save leaves no half file.
 
+    The file is written to a temporary file in the same folder, then renamed
+    over ``path`` (:func:`os.replace`); its mode follows the umask, as any
+    new file's (0644 under the usual umask 022).
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -269,17 +290,38 @@ def write_model_file(path, model, *, members, nets, root, metadata=None):
             f"'{path}' is a folder; give the model file's name (e.g. model.skfer)."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A temporary file next to the final one, renamed over it once complete: an
+    # interrupted save never leaves a half-written model under the final name.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(MANIFEST, manifest_bytes)
-            for name, data in members.items():
-                zf.writestr(name, data)
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(MANIFEST, manifest_bytes)
+                for name, data in members.items():
+                    zf.writestr(name, data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp makes the file 0600; a model file gets the mode of any new file
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask():
+    """The process's umask, read without changing it where the system tells it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
 
 
 def _limit(name):
@@ -291,6 +333,40 @@ def _too_large(source, name, size, limit):
         f"'{source}': member {name} would be {size} bytes uncompressed, more than "
         f"skfer reads ({limit} bytes); the file is broken or not a skfer model file."
     )
+
+
+def check_member_size(source, name, size, compressed=None):
+    """Refuse a member too large to read, or compressed like a zip bomb.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        The file, for messages.
+    name : str
+        The member (its limit is :data:`MAX_JSON_BYTES` for ``.json``
+        members, else :data:`MAX_BINARY_BYTES`).
+    size : int
+        Its uncompressed size, as the archive declares it.
+    compressed : int or None, default=None
+        Its compressed size (None: stored as is, a folder's file).
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is over the limit, or over :data:`BOMB_FROM_BYTES` and
+        more than :data:`MAX_COMPRESSION_RATIO` times ``compressed``.
+    """
+    limit = _limit(name)
+    if size > limit:
+        raise _too_large(source, name, size, limit)
+    if compressed is not None and size > BOMB_FROM_BYTES and (
+        size > MAX_COMPRESSION_RATIO * max(compressed, 1)
+    ):
+        raise ValueError(
+            f"'{source}': member {name} would inflate from {compressed} to {size} bytes "
+            f"(more than {MAX_COMPRESSION_RATIO} times), as a zip bomb does, not a model's "
+            "members; the file is broken or hostile."
+        )
 
 
 class ModelFile:
@@ -362,22 +438,21 @@ class ModelFile:
         ValueError
             If the member is missing, larger than its limit, or unreadable.
         """
-        limit = _limit(name)
         if self._zf is None:
             file = self.path / name
             if not file.is_file():
                 raise broken_file_error(self.path, f"{name} is missing")
-            size = file.stat().st_size
-            if size > limit:
-                raise _too_large(self.path, name, size, limit)
-            return file.read_bytes()
+            check_member_size(self.path, name, file.stat().st_size)
+            try:
+                return file.read_bytes()
+            except OSError as exc:
+                raise broken_file_error(self.path, f"{name} cannot be read ({exc})") from None
         try:
             info = self._zf.getinfo(name)
         except KeyError:
             found = sorted(self._zf.namelist())
             raise broken_file_error(self.path, f"{name} is missing (it holds {found[:6]})") from None
-        if info.file_size > limit:
-            raise _too_large(self.path, name, info.file_size, limit)
+        check_member_size(self.path, name, info.file_size, info.compress_size)
         try:
             return self._zf.read(info)
         except Exception as exc:  # BadZipFile (CRC), zlib.error, EOFError...
@@ -387,7 +462,7 @@ class ModelFile:
         """The member ``name`` parsed as a JSON object (see :meth:`read`)."""
         try:
             doc = json.loads(self.read(name).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int too long
             raise broken_file_error(self.path, f"{name} is not valid JSON ({exc})") from None
         if not isinstance(doc, dict):
             raise broken_file_error(self.path, f"{name} is a JSON {type(doc).__name__}, not an object")
@@ -411,8 +486,10 @@ class ModelFile:
         Raises
         ------
         ValueError
-            If either member is missing, too large, or broken.
+            If either member is missing, too large, or broken, or a weight
+            is NaN or infinite.
         """
+        import torch
         from safetensors.torch import load as st_load
 
         where = net_member(folder, NET_CONFIG)
@@ -421,10 +498,28 @@ class ModelFile:
                      what=where, source=self.path)
         name = net_member(folder, NET_WEIGHTS)
         data = self.read(name)
+        header = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+        if not 0 < header <= min(MAX_JSON_BYTES, len(data) - 8):
+            raise broken_file_error(
+                self.path, f"{name} is not valid safetensors (its header says {header} bytes, "
+                f"the member has {len(data)})")
         try:
             state = st_load(data)
         except Exception as exc:  # safetensors raises its own error types
             raise broken_file_error(self.path, f"{name} is not valid safetensors ({exc})") from None
+        del data
+        for key, tensor in state.items():
+            if not (tensor.is_floating_point() or tensor.is_complex()):
+                continue
+            try:
+                finite = bool(torch.isfinite(tensor).all())
+            except RuntimeError:  # a type isfinite does not take (float8...)
+                finite = bool(torch.isfinite(tensor.float()).all())
+            if not finite:
+                raise broken_file_error(
+                    self.path, f"{name} holds NaN or infinite weights in the tensor {key!r} "
+                    "(the training diverged, or the file was damaged); retrain or use "
+                    "another file")
         return config, state
 
     def _read_manifest(self):
@@ -444,6 +539,8 @@ class ModelFile:
         if version == 1 and root != SKOPS or root != SKOPS and root not in nets:
             raise broken_file_error(self.path, f"{MANIFEST}'s root is {root!r}, not {SKOPS!r} or a net")
         manifest["nets"], manifest["root"] = nets, root
+        _check_manifest_fields(manifest, self.path)
+        warn_if_newer(manifest.get("skfer_version"), self.path)
         return manifest
 
     def _legacy_manifest(self):
@@ -451,6 +548,8 @@ class ModelFile:
         config = self.read_json(NET_CONFIG)
         check_format(config, expected=NET_FORMAT, newest=NET_FORMAT_VERSION,
                      what=NET_CONFIG, source=self.path)
+        check_version_field(config, NET_CONFIG, self.path)
+        warn_if_newer(config.get("skfer_version"), self.path)
         return {
             "format": FORMAT,
             "format_version": 1,
@@ -463,6 +562,130 @@ class ModelFile:
             "nets": [""],
             "metadata": {},
         }
+
+
+def check_version_field(doc, what, source, key="skfer_version"):
+    """``doc[key]``: absent (None) or a version string such as ``'0.1.0'``.
+
+    Parameters
+    ----------
+    doc : dict
+        A manifest or net config.
+    what : str
+        The member, for messages.
+    source : str or os.PathLike
+        The file, for messages.
+    key : str, default='skfer_version'
+
+    Returns
+    -------
+    version : packaging.version.Version or None
+
+    Raises
+    ------
+    ValueError
+        If the value is not a PEP 440 version string.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    value = doc.get(key)
+    if value is None and key not in doc:
+        return None
+    try:
+        if not isinstance(value, str) or len(value) > 64:
+            raise InvalidVersion
+        return Version(value)
+    except InvalidVersion:
+        raise broken_file_error(
+            source, f"{what}'s {key} is {str(value)[:60]!r}, not a version such as '0.1.0'"
+        ) from None
+
+
+def warn_if_newer(written_by, source):
+    """Warn when the file was written by a newer skfer than this one.
+
+    The format version is what decides whether a file can be read (a newer
+    one is refused, see :func:`check_format`); a newer skfer writing a
+    format version that this skfer knows wrote a file it reads, so loading
+    goes on, with a :class:`UserWarning` naming both versions: the newer
+    skfer may have trained the model with code this one lacks.
+
+    Parameters
+    ----------
+    written_by : str or None
+        The file's ``skfer_version`` (already checked to be a version).
+    source : str or os.PathLike
+        The file, for the message.
+    """
+    import warnings
+
+    from packaging.version import Version
+
+    from . import __version__
+
+    if written_by is None or Version(written_by) <= Version(__version__):
+        return
+    warnings.warn(
+        f"'{source}' was written by skfer {written_by}, newer than this skfer "
+        f"({__version__}); its format version is one this skfer reads, so it is loaded, "
+        "but upgrade skfer if the model behaves differently than where it was made.",
+        UserWarning,
+        stacklevel=_stacklevel_outside_skfer(),
+    )
+
+
+def _stacklevel_outside_skfer():
+    # the stacklevel, seen from the caller, of the first frame outside skfer
+    import sys
+
+    root = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_manifest_fields(manifest, source):
+    """Every field of a manifest read back, of the type and values skfer writes."""
+    from datetime import datetime
+
+    def bad(key, expected):
+        value = str(manifest[key])[:60]
+        return broken_file_error(source, f"{MANIFEST}'s {key} is {value!r}, not {expected}")
+
+    check_version_field(manifest, MANIFEST, source)
+    created = manifest.get("created")
+    if "created" in manifest:
+        try:
+            datetime.fromisoformat(created)
+        except (TypeError, ValueError):
+            raise bad("created", "an ISO date and time") from None
+    kind = "deep" if manifest["nets"] else "classical"
+    if "kind" in manifest and manifest["kind"] != kind:
+        raise bad("kind", f"{kind!r} (its nets are {manifest['nets']})")
+    estimator = manifest.get("estimator")
+    if "estimator" in manifest and not (
+        isinstance(estimator, str) and re.fullmatch(r"[A-Za-z_][\w.]{0,199}", estimator)
+    ):
+        raise bad("estimator", "a class name such as 'sklearn.pipeline.Pipeline'")
+    steps = manifest.get("steps")
+    if steps is not None and not (
+        isinstance(steps, list) and all(
+            isinstance(st, list) and len(st) == 2 and all(isinstance(v, str) for v in st)
+            for st in steps
+        )
+    ):
+        raise bad("steps", "null or a list of [name, class] pairs")
+    classes = manifest.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list) and all(isinstance(c, _JSON_SCALARS) for c in classes)
+    ):
+        raise bad("classes", "null or a list of labels")
+    if not isinstance(manifest.setdefault("metadata", {}), dict):
+        raise bad("metadata", "an object")
 
 
 def read_model_file(path):

@@ -34,9 +34,12 @@ import importlib
 from sklearn.base import BaseEstimator
 
 from ._modelfile import (
+    MAX_BINARY_BYTES,
     NET_CONFIG,
     SKOPS,
     broken_file_error,
+    check_member_size,
+    describe,
     net_member,
     read_model_file,
     write_model_file,
@@ -294,6 +297,47 @@ def _restore_nets(obj, nets, seen):
     return obj
 
 
+def _check_skops_archive(data, path):
+    """Bound the members of the skops part (itself a zip) before skops inflates them."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except Exception as exc:  # BadZipFile, a truncated or damaged archive
+        raise broken_file_error(path, f"{SKOPS} cannot be read ({exc})") from None
+    for info in infos:
+        check_member_size(path, f"{SKOPS}/{info.filename}", info.file_size, info.compress_size)
+    total = sum(info.file_size for info in infos)
+    if total > MAX_BINARY_BYTES:
+        raise broken_file_error(
+            path, f"{SKOPS} would be {total} bytes uncompressed, more than skfer reads "
+            f"({MAX_BINARY_BYTES} bytes)")
+
+
+def _check_described(model, manifest, path):
+    """The loaded model is the one the manifest describes (class, steps, classes)."""
+    if manifest.get("legacy"):
+        return
+    found = describe(model)
+    said = manifest.get("estimator")
+    if said is not None and said.rpartition(".")[2] != type(model).__name__:
+        raise broken_file_error(
+            path, f"its manifest.json says it holds a {said.rpartition('.')[2]}, but it holds "
+            f"a {type(model).__name__}")
+    names = [[n for n, _ in steps] for steps in (manifest.get("steps"), found["steps"])
+             if steps is not None]
+    if "steps" in manifest and (len(names) == 1 or len(names) == 2 and names[0] != names[1]):
+        raise broken_file_error(
+            path, f"its manifest.json's steps {str(manifest.get('steps'))[:80]} are not the "
+            f"model's {str(found['steps'])[:80]}")
+    if "classes" in manifest and manifest["classes"] != found["classes"]:
+        raise broken_file_error(
+            path, f"its manifest.json's classes {str(manifest['classes'])[:80]} are not the "
+            f"model's {str(found['classes'])[:80]}")
+
+
 def load_model(path, *, trusted=None, custom_objects=None, device=None):
     """Load any skfer model file, running no code from the file.
 
@@ -337,9 +381,17 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
         If ``path`` does not exist.
     ValueError
         If ``path`` is not a skfer model file or is broken (one error naming
-        the file and the problem: not a zip, a member missing or larger than
-        its limit, bad JSON or safetensors), was written by a newer skfer,
-        or holds a type that is not trusted.
+        the file and the problem: not a zip, a member missing, larger than
+        its limit or compressed as a zip bomb, bad JSON or safetensors, NaN
+        or infinite weights, a value that its estimator would refuse, a
+        manifest that does not describe the model), uses a format version
+        newer than this skfer reads, or holds a type that is not trusted.
+
+    Warns
+    -----
+    UserWarning
+        If the file was written by a newer skfer in a format version this
+        skfer reads (it is loaded; the message names both versions).
 
     See Also
     --------
@@ -385,6 +437,7 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
         else:
             # Types are checked before anything is built, nets included.
             data = model_file.read(SKOPS)
+            _check_skops_archive(data, path)
             try:
                 untrusted = sio.get_untrusted_types(data=data)
             except Exception as exc:  # skops reads a zip of JSON: a broken file
@@ -399,6 +452,10 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
                 model = _restore_nets(model, nets, set())
             except ValueError as exc:
                 raise broken_file_error(path, str(exc)) from None
+            if not isinstance(model, BaseEstimator):
+                raise broken_file_error(path, f"its {SKOPS} holds a {type(model).__name__}, "
+                                              "not an estimator")
+    _check_described(model, manifest, path)
     try:
         model.skfer_manifest_ = manifest
     except AttributeError:  # pragma: no cover - objects without a __dict__

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 import re
 import shutil
 import warnings
@@ -149,10 +150,12 @@ class Outsider(ClassifierMixin, BaseEstimator):
 
 
 def _tamper(path, obj):
-    """Rewrite the skops part of a model file with ``obj``."""
+    """Rewrite the skops part of a model file with ``obj`` (and the manifest to match)."""
     with zipfile.ZipFile(path) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     files["model.skops"] = sio.dumps(obj)
+    manifest = {**json.loads(files["manifest.json"]), **_modelfile.describe(obj)}
+    files["manifest.json"] = json.dumps(manifest).encode()
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in files.items():
             zf.writestr(name, data)
@@ -372,10 +375,11 @@ BROKEN = {
                            r"classes is happy, not \{'dtype': str, 'values': list\}"),
     "input_shape wrong": ({CONFIG: {"input_shape": [12, "x", 1]}},
                           r"'input_shape' is \[12, 'x', 1\], not positive ints"),
-    "input_mean wrong": ({CONFIG: {"input_mean": ["x"]}}, "'input_mean' holds non-numbers"),
+    "input_mean wrong": ({CONFIG: {"input_mean": ["x"]}},
+                         r"'input_mean' is \['x'\], not 1 finite number"),
     "channels_last wrong": ({CONFIG: {"module": {"body": "skfer.nets.SimpleCNN",
                                                  "body_kwargs": {"__dict__": []},
-                                                 "scale": None, "channels_last": "no"}}},
+                                                 "scale": 1 / 255, "channels_last": "no"}}},
                             "module's 'channels_last' is 'no', not bool"),
     "unknown estimator": ({CONFIG: {"estimator": "Popen"}},
                           "names an unknown estimator 'Popen'"),
@@ -538,3 +542,218 @@ def test_neural_never_imports_io():
             assert not any(m == "skfer.io" or m.startswith("skfer.io.") for m in imported), (
                 file.name, ast.unparse(node))
     assert issubclass(CNNClassifier, BaseNeuralClassifier)
+
+
+# ------------------------------------------------------------ #15: numbers read back
+def _config(path):
+    return json.loads(_members(path)[CONFIG])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_inf_weights_are_refused_naming_the_tensor(net_file, tmp_path, bad):
+    state = safetensors.torch.load(_members(net_file)[WEIGHTS])
+    key = sorted(state)[-1]
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = bad
+    path = _with(net_file, tmp_path / "nan.skfer", {WEIGHTS: safetensors.torch.save(state)})
+    message = (re.escape(f"'{path}' is not a readable skfer model file: "
+                         f"nets/0/weights.safetensors holds NaN or infinite weights in the "
+                         f"tensor '{key}'"))
+    with pytest.raises(ValueError, match=message):
+        load_model(path)
+    with pytest.raises(ValueError, match="NaN or infinite weights"):  # pretrained= too
+        CNNClassifier(pretrained=path, max_epochs=1).fit(np.zeros((4, 12, 12)), [0, 1] * 2)
+
+
+def test_a_newer_skfer_of_a_known_format_warns_with_both_versions(net_file, tmp_path):
+    path = _with(net_file, tmp_path / "newer.skfer", {MANIFEST: {"skfer_version": "99.0"}})
+    with pytest.warns(UserWarning, match=re.escape(
+            f"'{path}' was written by skfer 99.0, newer than this skfer "
+            f"({skfer.__version__}); its format version is one this skfer reads, so it is "
+            "loaded")) as record:
+        model = load_model(path)
+    assert [Path(w.filename).name for w in record] == [Path(__file__).name]  # the caller's line
+    assert isinstance(model, CNNClassifier)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(net_file)  # this skfer's own files: no warning
+    for version, message in [(5, "skfer_version is '5', not a version"),
+                             ("x.y", "skfer_version is 'x.y', not a version")]:
+        path = _with(net_file, tmp_path / "bad.skfer", {MANIFEST: {"skfer_version": version}})
+        with pytest.raises(ValueError, match=message):
+            load_model(path)
+
+
+def _body(config, **changes):
+    module = dict(config["module"])
+    kwargs = dict(module["body_kwargs"]["__dict__"])
+    kwargs.update(changes)
+    module["body_kwargs"] = {"__dict__": [[k, v] for k, v in kwargs.items()]}
+    return module
+
+
+def test_every_number_of_a_net_config_is_validated(net_file, tmp_path):
+    config = _config(net_file)
+    shape = config["input_shape"]
+    cases = {
+        "input_shape of a sequence": ({"input_shape": [4, *shape]},
+                                      r"'input_shape' is \[4, 12, 12, 1\], not positive ints "
+                                      r"\(H, W, C\)"),
+        "input_shape of 2 channels": ({"input_shape": [12, 12, 2]}, "with C in 1, 3"),
+        "input_shape beyond the pixel limit": ({"input_shape": [10**5, 10**5, 1]},
+                                               "10,000,000,000 pixels a sample, more than "
+                                               "the image limit"),
+        "input_mean of 2 channels": ({"input_mean": [0.5, 0.5]}, "'input_mean' is .*, not 1 "
+                                                                  "finite number"),
+        "input_std zero": ({"input_std": [0]}, "not 1 finite positive number"),
+        "input_std NaN": ({"input_std": [float("nan")]}, "not 1 finite positive number"),
+        "input_scale above 1": ({"input_scale": 255}, r"'input_scale' is 255, not a number "
+                                                      r"in \(0, 1\]"),
+        "module scale NaN": ({"module": {**config["module"], "scale": float("nan")}},
+                             r"module's 'scale' is nan"),
+        "n_features_in wrong": ({"n_features_in": 7}, "'n_features_in' is 7, not the 144 "
+                                                      "values"),
+        "feature_names without n_features": ({"feature_names_in": ["a"]},
+                                             "'feature_names_in' is not n_features_in names"),
+        "one label twice": ({"classes": {"dtype": "str", "values": ["a", "a"]}},
+                            "classes holds a label twice"),
+        "no labels": ({"classes": {"dtype": "str", "values": []}}, "not one or more labels"),
+        "a label of 10000 characters": ({"classes": {"dtype": "str",
+                                                     "values": ["a" * 10000, "b"]}},
+                                        "strings of at most 1000 characters"),
+        "a dtype of 400 MB a label": ({"classes": {"dtype": "<U100000000", "values": [1, 2]}},
+                               "is not a numpy bool, int or float type"),
+        "a NaN label": ({"classes": {"dtype": "<f8", "values": [1.0, float("nan")]}},
+                        "a label is NaN or infinite"),
+        "n_classes not the classes": ({"module": _body(config, n_classes=3)},
+                                      "body_kwargs n_classes=3 does not agree"),
+        "in_channels not the shape": ({"module": _body(config, in_channels=3)},
+                                      "body_kwargs in_channels=3 does not agree"),
+        "lr negative": ({"params": {**config["params"], "lr": -1}},
+                        "params do not fit CNNClassifier .*'lr' parameter"),
+        "batch_size a float": ({"params": {**config["params"], "batch_size": 1.5}},
+                               "'batch_size' parameter"),
+        "architecture unknown": ({"params": {**config["params"], "architecture": "oops"}},
+                                 "Unknown architecture 'oops'"),
+        "lr beyond 64 bits": ({"params": {**config["params"], "lr": 10**400}},
+                              r"holds the integer 1000+\.\.\., beyond 64 bits"),
+        "a dict key that is a list": ({"params": {**config["params"],
+                                                  "class_weight": {"__dict__": [[[1], 2]]}}},
+                                      "a dict with a key that is not a value"),
+        "device not a device": ({"device": 5}, "'device' is '5', not str or null"),
+        "device of no such kind": ({"device": "oops"}, "'device' is 'oops', not a torch "
+                                                       "device"),
+    }
+    for case, (changes, message) in cases.items():
+        path = _with(net_file, tmp_path / "bad.skfer", {CONFIG: changes})
+        with pytest.raises(ValueError, match=message) as info:
+            load_model(path)
+        assert info.type is ValueError and str(info.value).startswith(f"'{path}'"), case
+
+
+def test_a_config_describing_a_huge_net_is_refused_before_it_is_built(net_file, tmp_path):
+    # hidden=(2**24,): a 12 GB dense layer if it were built; on torch's meta
+    # device nothing is allocated, and its shapes do not match the weights.
+    from skfer.neural._net import SkferNet
+
+    config = _config(net_file)
+    path = _with(net_file, tmp_path / "huge.skfer",
+                 {CONFIG: {"module": _body(config, hidden={"__tuple__": [2**24]})}})
+    with mock.patch.object(SkferNet, "initialize", side_effect=AssertionError("built")), \
+            pytest.raises(ValueError, match=r"the weights of nets/0/weights.safetensors do not "
+                                            r"fit the saved architecture \(missing or wrong "
+                                            r"\['body.head.*16777216"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("architecture", ["simple", "vgg", "resnet", "mini_xception"])
+def test_every_architecture_builds_on_the_meta_device(architecture):
+    # the loader compares the weights with the architecture built there first
+    from skfer.nets import RowRNN, SequenceNet, accepts_argument, get_architecture
+    from skfer.neural._net import InputModel
+
+    cnn = get_architecture(architecture)
+    sized = {"input_shape": (24, 24)} if accepts_argument(cnn, "input_shape") else {}
+    for body, kwargs in [
+        (cnn, {"n_classes": 3, "in_channels": 3, **sized}),
+        (RowRNN, {"n_classes": 3, "in_channels": 1, "input_shape": (8, 8)}),
+        (SequenceNet, {"n_classes": 3, "in_channels": 1, "input_shape": (16, 16),
+                       "encoder": architecture}),
+    ]:
+        args = dict(body=body, body_kwargs=kwargs, scale=1 / 255, mean=[0.5], std=[0.2])
+        with torch.device("meta"):
+            meta = InputModel(**args).state_dict()
+        real = InputModel(**args).state_dict()
+        assert {k: v.shape for k, v in meta.items()} == {k: v.shape for k, v in real.items()}
+
+
+def test_the_manifest_must_describe_the_model(net_file, tmp_path):
+    for changes, message in [
+        ({"estimator": "sklearn.svm.SVC"}, "manifest.json says it holds a SVC, but it holds "
+                                           "a CNNClassifier"),
+        ({"classes": ["happy", "angry"]}, r"manifest.json's classes \['happy', 'angry'\] are "
+                                          "not the model's"),
+        ({"steps": [["a", "b"]]}, r"manifest.json's steps \[\['a', 'b'\]\] are not"),
+        ({"kind": "classical"}, "manifest.json's kind is 'classical', not 'deep'"),
+        ({"created": "yesterday"}, "created is 'yesterday', not an ISO date"),
+        ({"metadata": [1]}, r"metadata is '\[1\]', not an object"),
+    ]:
+        path = _with(net_file, tmp_path / "bad.skfer", {MANIFEST: changes})
+        with pytest.raises(ValueError, match=message):
+            load_model(path)
+
+
+def test_compression_ratio_of_large_members_is_bounded(net_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(_modelfile, "BOMB_FROM_BYTES", 1000)
+    path = tmp_path / "zeros.skfer"
+    members = _members(net_file)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, bytes(200_000) if name == WEIGHTS else data)
+    with pytest.raises(ValueError, match="member nets/0/weights.safetensors would inflate "
+                                         r"from \d+ to 200000 bytes \(more than 100 times\), "
+                                         "as a zip bomb does"):
+        load_model(path)
+
+
+# ------------------------------------------------------------ #15: writing
+def _mode(path):
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_model_files_follow_the_umask(tmp_path, faces, umask, mode):
+    X, y = faces
+    cnn = CNNClassifier(architecture="simple", module__channels=(4,), random_state=0,
+                        **TINY_NET).fit(X[:, ::4, ::4], y)
+    old = os.umask(umask)
+    try:
+        by_save = cnn.save(tmp_path / "a.skfer")
+        by_save_model = save_model(cnn, tmp_path / "b.skfer")
+        pipe = save_model(make_model("pca_lda").fit(X, y), tmp_path / "c.skfer")
+    finally:
+        os.umask(old)
+    assert [_mode(p) for p in (by_save, by_save_model, pipe)] == [mode] * 3
+
+
+def test_an_interrupted_save_leaves_the_old_file_and_no_temporary(net_file, tmp_path, faces):
+    X, y = faces
+    target = tmp_path / "model.skfer"
+    shutil.copy(net_file, target)
+    before = target.read_bytes()
+    model = make_model("pca_lda").fit(X, y)
+    writestr = zipfile.ZipFile.writestr
+
+    def interrupted(self, name, data, *args, **kwargs):
+        writestr(self, name, data[: len(data) // 2], *args, **kwargs)  # half a member
+        raise KeyboardInterrupt
+
+    for save in (lambda: save_model(model, target),
+                 lambda: load_model(net_file).save(target)):
+        with mock.patch.object(zipfile.ZipFile, "writestr", interrupted), \
+                pytest.raises(KeyboardInterrupt):
+            save()
+        assert target.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skfer"]
+    save_model(model, target)
+    assert isinstance(load_model(target), Pipeline)

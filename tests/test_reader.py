@@ -64,3 +64,22 @@ def test_gif_is_read_through_the_imageio_fallback(tmp_path):
     iio.imwrite(path, np.full((5, 7, 3), 200, np.uint8))
     out = ImageReader().fit_transform([path])
     assert out.shape == (1, 5, 7, 3) and int(out.min()) == int(out.max()) == 200
+
+
+def test_a_1d_object_array_of_images_is_images_and_of_paths_is_paths(files):
+    # issue #15: a 1-D object array was always taken for paths (str(image) read as a file)
+    images = np.empty(2, dtype=object)
+    images[0], images[1] = np.zeros((4, 5), np.uint8), np.full((6, 3), 7, np.uint8)
+    out = ImageReader().fit_transform(images)
+    assert isinstance(out, list) and [o.shape for o in out] == [(4, 5), (6, 3)]
+    same = np.empty(2, dtype=object)
+    same[0], same[1] = np.zeros((4, 5), np.uint8), np.ones((4, 5), np.uint8)
+    np.testing.assert_array_equal(ImageReader().fit_transform(same), np.stack(list(same)))
+    expected = ImageReader().fit_transform(files)
+    for paths in (np.array(files, dtype=object), np.array([str(p) for p in files]),
+                  np.array([str(p) for p in files], dtype=object)):
+        np.testing.assert_array_equal(ImageReader().fit_transform(paths), expected)
+    mixed = np.empty(2, dtype=object)
+    mixed[0], mixed[1] = files[0], np.zeros((4, 5), np.uint8)
+    with pytest.raises(ValueError, match="mixes file paths and arrays"):
+        ImageReader().fit_transform(mixed)

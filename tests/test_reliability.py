@@ -4,6 +4,7 @@ output cannot be written, and every user error is one line."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -265,3 +266,83 @@ def test_unexpected_errors_are_one_line_and_debug_shows_them(monkeypatch, capsys
     assert "KeyError" in line and "--debug" in line
     with pytest.raises(KeyError):
         main(["--debug", "predict", "--quiet", str(album)])
+
+
+# ------------------------------------------- #15: the rest of the list
+@pytest.mark.parametrize("name", ["CNNClassifier", "RNNClassifier", "SequenceClassifier"])
+def test_neural_estimators_refuse_a_single_class(name):
+    import skfer.neural as neural
+
+    X = np.zeros((6, 4, 8, 8) if name == "SequenceClassifier" else (6, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match=rf"{name}: y holds only 1 class \('happy'\) in "
+                                         "its 6 labels: a classifier needs two or more"):
+        getattr(neural, name)(max_epochs=1).fit(X, ["happy"] * 6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((1, 20000, 20000), np.uint8),  # calloc: no page touched
+    lambda: [np.zeros((20000, 20000), np.uint8)],
+    lambda: np.zeros((1, 20000, 20000), np.float32),
+])
+def test_a_huge_in_memory_image_is_refused_before_any_work(make):
+    import time
+
+    from skfer.preprocessing import HOGFeatures, LBPFeatures, Resize
+
+    X = make()
+    for transformer in (HOGFeatures(), LBPFeatures(), Resize()):
+        start = time.process_time()
+        with pytest.raises(ValueError, match=r"is an image of 20000 x 20000|holds images of "
+                                             r"20000 x 20000") as info:
+            transformer.fit_transform(X)
+        assert time.process_time() - start < 1.0
+        assert "= 400,000,000 pixels, more than the limit of 50,000,000 pixels; resize it " \
+               "first" in str(info.value) and "SKFER_MAX_PIXELS" in str(info.value)
+
+
+def test_the_in_memory_pixel_limit_is_skfer_max_pixels(monkeypatch):
+    from skfer.preprocessing import Grayscale
+
+    monkeypatch.setenv("SKFER_MAX_PIXELS", "100")
+    assert Grayscale().fit_transform(np.zeros((2, 10, 10, 3), np.uint8)).shape == (2, 10, 10)
+    with pytest.raises(ValueError, match=r"X\[1\] is an image of 11 x 10 = 110 pixels, more "
+                                         "than the limit of 100"):
+        Grayscale().fit_transform([np.zeros((10, 10)), np.zeros((10, 11))])
+
+
+def _fer2013_zip(path, rows=5):
+    import zipfile
+
+    pixels = " ".join(["7"] * 2304)
+    text = "emotion,pixels,Usage\n" + "".join(f"{i % 7},{pixels},Training\n" for i in range(rows))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("fer2013.csv", text)
+    return path
+
+
+def test_fer2013_archives_that_are_not_give_one_value_error(tmp_path, capsys):
+    import gzip
+
+    from skfer.datasets import load_fer2013
+
+    good = _fer2013_zip(tmp_path / "fer2013.zip")
+    assert load_fer2013(good).images.shape == (5, 48, 48)
+    raw = good.read_bytes()
+    bad = {
+        "notes.zip": b"hello, not a zip",
+        "truncated.zip": raw[:-40],
+        "half.zip": raw[: len(raw) // 2],
+        "garbage.tar.gz": b"\x1f\x8b" + bytes(100),
+        "garbage.gz": b"\x1f\x8b" + bytes(100),
+        "cut.csv.gz": gzip.compress(b"emotion,pixels,Usage\n0," + b"7 " * 3000)[:-30],
+    }
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=re.escape(f"'{tmp_path / name}'")) as info:
+            load_fer2013(tmp_path / name)
+        assert info.type is ValueError, name
+    rc = main(["train", "--dataset", "fer2013", "--data", str(tmp_path / "notes.zip"),
+               "--model", "pca_lda", "--quiet", "--out", str(tmp_path / "m.skfer")])
+    assert rc != 0
+    line = _one_error_line(capsys.readouterr().err, "train")
+    assert "notes.zip" in line and "not a zip file" in line.lower()

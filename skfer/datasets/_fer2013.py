@@ -435,7 +435,13 @@ def _check_usage(usage, available, name):
 def _load_fer2013_csv(path, usage):
     if usage is not None:
         _check_usage(usage, None, path)  # type check before the long parse
-    f, size_hint, name, closer = _open_csv(path)
+    try:
+        f, size_hint, name, closer = _open_csv(path)
+    except (EOFError, OSError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise ValueError(
+            f"Could not read '{path}' as FER2013 (a fer2013.csv, or a .zip, .tar or "
+            f".gz holding it): {exc}."
+        ) from None
     wanted = (
         None if usage is None else ({usage} if isinstance(usage, str) else set(usage))
     )

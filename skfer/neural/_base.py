@@ -323,6 +323,13 @@ class BaseNeuralClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         check_consistent_length(np.empty(n_samples), y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__}: y holds only 1 class ({str(classes[0])!r}) in its "
+                f"{len(y)} labels: a classifier needs two or more; give samples of at "
+                "least two classes."
+            )
         return y
 
     def _validate_flat(self, X, reset):

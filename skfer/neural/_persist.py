@@ -144,7 +144,9 @@ def decode(value, custom):
     Raises
     ------
     ValueError
-        If ``value`` holds an object that the encoding does not produce.
+        If ``value`` holds an object that the encoding does not produce
+        (among them an int beyond 64 bits, which no parameter takes, and a
+        dict key that is not hashable).
     """
     if isinstance(value, list):
         return [decode(v, custom) for v in value]
@@ -154,10 +156,19 @@ def decode(value, custom):
         if set(value) == {"__dict__"} and isinstance(value["__dict__"], list) and all(
             isinstance(kv, list) and len(kv) == 2 for kv in value["__dict__"]
         ):
-            return {decode(k, custom): decode(v, custom) for k, v in value["__dict__"]}
+            try:
+                return {decode(k, custom): decode(v, custom) for k, v in value["__dict__"]}
+            except TypeError:  # a list or dict as a key
+                raise ValueError(
+                    f"config.json holds a dict with a key that is not a value: "
+                    f"{str(value)[:80]}") from None
         if set(value) == {"__class__"} and isinstance(value["__class__"], str):
             return import_class(value["__class__"], custom)
         raise ValueError(f"config.json holds an unexpected object: {str(value)[:80]}")
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+        -(2**63) <= value < 2**63
+    ):
+        raise ValueError(f"config.json holds the integer {str(value)[:40]}..., beyond 64 bits")
     return value
 
 
@@ -166,6 +177,11 @@ def _classes_to_json(classes):
     if kind in "US" or kind == "O":
         return {"dtype": "str" if kind != "O" else "object", "values": [str(c) for c in classes]}
     return {"dtype": classes.dtype.str, "values": classes.tolist()}
+
+
+#: Longest class label read from a file (a str array takes 4 bytes a
+#: character for every label, the longest deciding).
+MAX_LABEL_LENGTH = 1000
 
 
 def classes_from_json(spec):
@@ -178,20 +194,38 @@ def classes_from_json(spec):
     Returns
     -------
     classes : ndarray of shape (n_classes,)
+        Distinct labels: strings (``'str'``, ``'object'``), or numbers of a
+        numpy bool, int or float type of at most 8 bytes.
 
     Raises
     ------
     ValueError
-        If ``spec`` is not of that form.
+        If ``spec`` is not of that form, names another type, or its values
+        are not distinct labels of that type (at least one).
     """
     if not isinstance(spec, dict) or not isinstance(spec.get("values"), list) or not isinstance(
         spec.get("dtype"), str
     ):
         raise ValueError(f"classes is {str(spec)[:80]}, not {{'dtype': str, 'values': list}}")
+    values = spec["values"]
+    text = spec["dtype"] in ("str", "object")
+    if not values or not all(
+        isinstance(v, str) and len(v) <= MAX_LABEL_LENGTH if text
+        else isinstance(v, (int, float, bool))
+        for v in values
+    ):
+        raise ValueError(
+            f"classes holds {str(values)[:80]}, not one or more "
+            + (f"labels (strings of at most {MAX_LABEL_LENGTH} characters)" if text
+               else "numbers")
+        )
     try:
-        return _classes_array(spec)
-    except (TypeError, ValueError) as exc:
+        classes = _classes_array(spec)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"classes {str(spec)[:80]} cannot be read ({exc})") from None
+    if len(np.unique(classes)) != len(classes):
+        raise ValueError(f"classes holds a label twice: {str(values)[:80]}")
+    return classes
 
 
 def _classes_array(spec):
@@ -199,7 +233,13 @@ def _classes_array(spec):
         return np.array(spec["values"], dtype=object)
     if spec["dtype"] == "str":
         return np.array(spec["values"], dtype=str)
-    return np.array(spec["values"], dtype=np.dtype(spec["dtype"]))
+    dtype = np.dtype(spec["dtype"])
+    if dtype.kind not in "biuf" or dtype.itemsize > 8:
+        raise ValueError(f"dtype {spec['dtype']!r} is not a numpy bool, int or float type")
+    classes = np.array(spec["values"], dtype=dtype)
+    if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+        raise ValueError("a label is NaN or infinite")
+    return classes
 
 
 def dumps(estimator, *, stacklevel=2):

@@ -10,9 +10,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._image import (
-    _is_path,
     as_pixel_dtype,
     check_images,
+    is_path,
     read_image,
     stack_images,
     to_float01,
@@ -91,12 +91,15 @@ class ImageReader(BaseImageTransformer):
         self.verbose = verbose
 
     def _paths(self, X):
-        if isinstance(X, (list, tuple)) and X and all(
-            isinstance(x, str) or hasattr(x, "__fspath__") for x in X
-        ):
-            return list(X)
-        if isinstance(X, np.ndarray) and X.dtype.kind in "UO" and X.ndim == 1:
+        # Paths: a list, tuple or 1-D array whose every item is a str or
+        # os.PathLike. A 1-D object array of image arrays is images.
+        if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind == "U":
             return [str(x) for x in X]
+        if (
+            isinstance(X, (list, tuple)) or isinstance(X, np.ndarray) and X.ndim == 1
+            and X.dtype == object
+        ) and len(X) and all(is_path(x) for x in X):
+            return list(X)
         return None
 
     def _check_input(self, X, *, reset):
@@ -108,7 +111,7 @@ class ImageReader(BaseImageTransformer):
         return check_images(X)
 
     def _transform_images(self, images):
-        if not (isinstance(images, list) and images and _is_path(images[0])):
+        if not (isinstance(images, list) and images and is_path(images[0])):
             return images
         read = functools.partial(read_image, mode=self.mode)
         return stack_images(self._map(read, images))
