@@ -124,5 +124,5 @@ def test_real_ferplus_soft_labels_learn(skfer_data, capsys):
     out = capsys.readouterr().out
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("| cnn:simple"))
-    accuracy = float(row.split("|")[2].split()[0])
+    accuracy = float(row.split("|")[2].split()[0].strip("*"))
     assert accuracy > 0.45  # "always neutral" scores 0.37 on these PublicTest images

@@ -78,7 +78,9 @@ def test_train_folder(hog_model, capsys):
 
 def test_predict_photos(hog_model, photos, tmp_path, capsys):
     ann = tmp_path / "ann"
-    rc = main(["predict", "--model", str(hog_model), str(photos), "--annotate", str(ann)])
+    # --detector haar: the boxes are compared with detect_faces (Haar)
+    rc = main(["predict", "--detector", "haar", "--model", str(hog_model), str(photos),
+               "--annotate", str(ann)])
     out, err = capsys.readouterr()
     assert rc == 1  # broken.jpg could not be read
     lines = _json_lines(out)
@@ -185,7 +187,7 @@ def test_predict_usage_errors(hog_model, photos, tmp_path, capsys):
     cases = [
         (["--model", str(hog_model), str(tmp_path / "missing.jpg")], "no such file"),
         (["--model", str(tmp_path / "none.skfer"), image], "Model file not found"),
-        (["--model", str(notes), image], "not a skfer model file"),
+        (["--model", str(notes), image], "is not a readable skfer model file"),
         (["--model", str(hog_model), "--min-size", "0", image], "--min-size"),
         (["--model", str(hog_model), "--min-size", "big", image], "--min-size"),
         (["--model", str(hog_model), str(tmp_path)], "no image files"),
@@ -217,7 +219,7 @@ def test_predict_crop_margin(hog_model, photos, tmp_path, monkeypatch, capsys):
                            ([str(with_margin)], 0.3),  # the model file's margin
                            ([str(with_margin), "--margin", "0"], 0.0)]:
         margins.clear()
-        assert main(["predict", "--model", *argv, image]) == 0
+        assert main(["predict", "--detector", "haar", "--model", *argv, image]) == 0
         assert margins == [expected]
     capsys.readouterr()
 
@@ -236,7 +238,8 @@ def test_predict_real_photos(skfer_data, tmp_path, capsys):
     assert meta["crop_margin"] == 0.1 and meta["n_train"] == 300
     capsys.readouterr()
     ann = tmp_path / "ann"
-    rc = main(["predict", "--model", str(model), "--annotate", str(ann), *map(str, files)])
+    rc = main(["predict", "--detector", "haar", "--model", str(model), "--annotate", str(ann),
+               *map(str, files)])
     lines = _json_lines(capsys.readouterr().out)
     n_faces = {str(f): len(detect_faces(f)) for f in files}
     assert rc == (0 if sum(n_faces.values()) else 1)

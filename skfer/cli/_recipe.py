@@ -73,11 +73,11 @@ def format_parser(subparsers):
 
 
 def _check(args):
-    from ..pretrained import _MODEL_FILE
+    from ..pretrained import MODEL_FILE
 
     for flag, folder in (("--init", args.init), ("--recalibrate", args.recalibrate)):
-        if folder is not None and not Path(folder, _MODEL_FILE).is_file():
-            raise UsageError(f"{flag} {folder}: no saved model there (expected {_MODEL_FILE}, "
+        if folder is not None and not Path(folder, MODEL_FILE).is_file():
+            raise UsageError(f"{flag} {folder}: no saved model there (expected {MODEL_FILE}, "
                              "as the first stage's --out holds).")
     if args.recalibrate is not None and not Path(args.recalibrate, "card.json").is_file():
         raise UsageError(f"--recalibrate {args.recalibrate}: no card.json there; give a "

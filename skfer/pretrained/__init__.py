@@ -21,7 +21,7 @@ DEFAULT = "fer2013_mini_xception"
 
 
 #: The model file in each model's folder of ``weights/``, next to its ``card.json``.
-_MODEL_FILE = "model.skfer"
+MODEL_FILE = "model.skfer"
 
 
 def _weights_dir(name):
@@ -64,7 +64,7 @@ def _check_name(name):
 def _load_net(name, device):
     from ..io import load_model
 
-    with resources.as_file(_weights_dir(name).joinpath(_MODEL_FILE)) as path:
+    with resources.as_file(_weights_dir(name).joinpath(MODEL_FILE)) as path:
         return load_model(path, device=device)
 
 

@@ -115,7 +115,7 @@ def train_fer2013(data, out, *, init=None, budget=3500, max_epochs=None, threads
     """
     from ..datasets import load_fer2013
     from ..neural import CNNClassifier
-    from . import _MODEL_FILE
+    from . import MODEL_FILE
 
     train = load_fer2013(data, usage="Training")
     test = load_fer2013(data, usage="PublicTest")
@@ -124,7 +124,7 @@ def train_fer2013(data, out, *, init=None, budget=3500, max_epochs=None, threads
     if init is None:
         params = dict(RECIPE)
     else:
-        params = dict(FINETUNE, pretrained=str(Path(init, _MODEL_FILE)))
+        params = dict(FINETUNE, pretrained=str(Path(init, MODEL_FILE)))
     if max_epochs is not None:
         params["max_epochs"] = max_epochs
     clf = CNNClassifier(**params, max_time=budget, verbose=1)
@@ -150,11 +150,11 @@ def recalibrate_saved(folder, data, out):
     """
     from ..datasets import load_fer2013
     from ..io import load_model
-    from . import _MODEL_FILE
+    from . import MODEL_FILE
 
     train = load_fer2013(data, usage="Training")
     test = load_fer2013(data, usage="PublicTest")
-    clf = load_model(Path(folder, _MODEL_FILE), device="cpu")
+    clf = load_model(Path(folder, MODEL_FILE), device="cpu")
     card = json.loads(Path(folder, "card.json").read_text(encoding="utf-8"))
     before = _accuracies(clf, test)
     recalibrate_batchnorm(clf, train.images)
@@ -257,9 +257,9 @@ def save_card(clf, test, out, stage, *, previous=(), before_recalibration=None, 
     flip = clf.predict(test.images)
     # The saved model refits from scratch, not from a folder of this machine.
     clf.set_params(pretrained=None)
-    from . import _MODEL_FILE
+    from . import MODEL_FILE
 
-    clf.save(Path(out, _MODEL_FILE))
+    clf.save(Path(out, MODEL_FILE))
     card = {
         "name": Path(out).name,
         "classes": [str(c) for c in clf.classes_],
@@ -319,10 +319,10 @@ def _first(data, n):
 
 def shipped_init():
     """The folder of the shipped FER2013 model, or None when it is missing."""
-    from . import _MODEL_FILE, DEFAULT, _weights_dir
+    from . import DEFAULT, MODEL_FILE, _weights_dir
 
     folder = Path(str(_weights_dir(DEFAULT)))
-    return folder if Path(folder, _MODEL_FILE).is_file() else None
+    return folder if Path(folder, MODEL_FILE).is_file() else None
 
 
 def _save_named(clf, path, class_names):
@@ -376,14 +376,14 @@ class EpochCheckpoint(Callback):
         return type(self)(self.folder, list(self.class_names), self.estimator)
 
     def on_epoch_end(self, net, **kwargs):
-        from . import _MODEL_FILE
+        from . import MODEL_FILE
 
         est = self.estimator
         if est is None or getattr(est, "net_", None) is not net:
             return
         row = net.history[-1]
         folder = Path(self.folder, f"epoch_{row['epoch']:03d}")
-        _save_named(est, folder / _MODEL_FILE, self.class_names)
+        _save_named(est, folder / MODEL_FILE, self.class_names)
         keys = ("epoch", "train_loss", "valid_loss", "valid_acc", "dur")
         folder.joinpath("history.json").write_text(
             json.dumps({k: row[k] for k in keys if k in row}, indent=1) + "\n", encoding="utf-8"
@@ -406,7 +406,7 @@ def train_ferplus(data, ferplus, out, *, init=None, labels="votes", budget=3500,
     from .. import map_labels
     from ..datasets import load_fer2013, load_ferplus
     from ..neural import CNNClassifier
-    from . import _MODEL_FILE
+    from . import MODEL_FILE
 
     if labels not in ("votes", "majority"):
         raise ValueError(f"labels must be 'votes' or 'majority', got {labels!r}.")
@@ -430,7 +430,7 @@ def train_ferplus(data, ferplus, out, *, init=None, labels="votes", budget=3500,
         params["max_epochs"] = max_epochs
     out = Path(out)
     checkpoint = EpochCheckpoint(out / "checkpoints", names)
-    clf = CNNClassifier(**params, pretrained=str(Path(init, _MODEL_FILE)),
+    clf = CNNClassifier(**params, pretrained=str(Path(init, MODEL_FILE)),
                         max_time=budget, verbose=1,
                         callbacks=[("checkpoint", checkpoint)])
     checkpoint.estimator = clf
