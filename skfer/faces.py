@@ -280,6 +280,10 @@ class Detections(NamedTuple):
     def __len__(self):
         return len(self.boxes)
 
+    def landmarks_of(self, i):
+        """Face ``i``'s landmarks, shape (5, 2), or None when the detector gives none."""
+        return None if self.landmarks is None else self.landmarks[i]
+
     @classmethod
     def empty(cls):
         return cls(np.zeros((0, 4), np.int64), np.zeros(0, np.float64), None)

@@ -396,6 +396,8 @@ def test_predict_video_detects_every_n_frames(astronaut, tmp_path, capsys, monke
     assert main(["predict", "--quiet", "--detect-every", "4", str(path)]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["frame"] for x in lines] == list(range(9)) and all(x["box"] for x in lines)
+    # Landmarks on every frame: detected, or moved along with the tracked face.
+    assert all(np.shape(x["landmarks"]) == (5, 2) for x in lines)
     assert len(calls) == 3  # frames 0, 4 and 8
     xs = [x["box"][0] for x in lines]
     assert all(b > a for a, b in zip(xs[:-1], xs[1:], strict=True))  # the face moves right, boxes follow
@@ -410,9 +412,14 @@ def test_predict_detector_options(astronaut, tmp_path, capsys):
     cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     assert main(["predict", "--quiet", str(photo)]) == 0
     default = json.loads(capsys.readouterr().out)
-    assert default["box"] == MTCNNDetector().detect(astronaut).boxes[0].tolist()
+    found = MTCNNDetector().detect(astronaut)
+    assert default["box"] == found.boxes[0].tolist()
+    # The five landmarks come in the JSON line, to 0.1 pixel, between box and emotion.
+    assert list(default) == ["file", "box", "landmarks", "emotion", "probabilities"]
+    np.testing.assert_allclose(default["landmarks"], found.landmarks[0], atol=0.051)
     assert main(["predict", "--quiet", "--detector", "haar", str(photo)]) == 0
-    assert json.loads(capsys.readouterr().out)["box"] == [177, 66, 97, 97]
+    haar = json.loads(capsys.readouterr().out)
+    assert haar["box"] == [177, 66, 97, 97] and "landmarks" not in haar  # Haar has none
     assert main(["predict", "--quiet", "--min-neighbors", "4", str(photo)]) == 0  # Haar's
     assert json.loads(capsys.readouterr().out)["box"] == list(
         HaarDetector(min_neighbors=4).detect(astronaut).boxes[0])

@@ -106,7 +106,9 @@ def test_predict_equals_skfer_predict(client, astronaut_png, blank_jpg, tmp_path
     assert [x["file"] for x in api] == ["astronaut.png", "blank.jpg"]
     # Identical lines but for the file name (the CLI prints the path it was given).
     assert [{**x, "file": None} for x in api] == [{**x, "file": None} for x in cli]
-    assert api[0]["box"] == [177, 66, 97, 97] and api[0]["emotion"] == "happy"
+    # The default detector (MTCNN) gives the box and the five landmarks.
+    assert api[0]["box"] == [169, 61, 111, 111] and api[0]["emotion"] == "happy"
+    assert np.asarray(api[0]["landmarks"]).shape == (5, 2)
     assert api[1] == {"file": "blank.jpg", "box": None, "emotion": None,
                       "probabilities": None}
     # format=jsonl: the very lines skfer predict prints, file names aside.
@@ -120,7 +122,7 @@ def test_predict_schema(client, astronaut_png):
                         headers={"accept": "application/json"})
     assert reply.headers["content-type"] == "application/json"
     (face,) = reply.json()["results"]
-    assert set(face) == {"file", "box", "emotion", "probabilities"}
+    assert set(face) == {"file", "box", "landmarks", "emotion", "probabilities"}
     assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
     assert list(face["probabilities"]) == ["angry", "disgust", "fear", "happy", "sad",
                                            "surprise", "neutral"]
@@ -132,8 +134,11 @@ def test_models_health_and_openapi(client):
     models = client.get("/api/v1/models").json()
     from skfer import pretrained
 
-    shipped = sorted(k for k in pretrained.MODELS if k != "default")
+    shipped = sorted(k for k in pretrained.MODELS if k not in pretrained.ALIASES)
     assert [m["name"] for m in models["models"]] == shipped
+    by_name = {m["name"]: m for m in models["models"]}
+    assert by_name["ferplus_mini_xception"]["aliases"] == ["ferplus"]
+    assert by_name["fer2013_mini_xception"]["aliases"] == ["default", "fer2013"]
     assert models["default"] == pretrained.DEFAULT
     default = next(m for m in models["models"] if m["default"])
     assert default["source"] == "pretrained" and default["loaded"]
@@ -143,7 +148,13 @@ def test_models_health_and_openapi(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/predict", "/api/v1/explain", "/api/v1/models", "/health"} <= set(paths)
     assert "multipart/form-data" in paths["/api/v1/predict"]["post"]["requestBody"]["content"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI from the package, not a CDN: every script and style is local.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
 
 
 def test_page_is_served_offline(client):
@@ -196,6 +207,15 @@ def test_unknown_model(client, astronaut_png):
     assert reply.status_code == 400
     assert "unknown model 'nope'" in reply.json()["detail"]
     assert "fer2013_mini_xception" in reply.json()["detail"]
+
+
+def test_model_by_short_name(client, astronaut_png):
+    # The short names of skfer predict --model (pretrained.ALIASES) work here too.
+    reply = client.post("/api/v1/predict?model=ferplus", files=_files(("a.png", astronaut_png)))
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["model"] == "ferplus_mini_xception"
+    assert "contempt" in body["results"][0]["probabilities"]
 
 
 def test_upload_too_large(client, limits, astronaut_png):
@@ -356,7 +376,7 @@ def test_stream_smooths_per_connection(client, astronaut_png):
     assert [r["frame"] for r in replies] == [0, 1] and error["frame"] == 2
     assert error["status"] == 400 and "binary" in error["error"]
     assert replies[0]["width"] == 512 and len(replies[0]["faces"]) == 1
-    assert replies[0]["faces"][0] == {k: raw[0][k] for k in ("box", "emotion", "probabilities")}
+    assert replies[0]["faces"][0] == {k: raw[0][k] for k in ("box", "landmarks", "emotion", "probabilities")}
     tracker = FaceTracker(3)
     names = list(raw[0]["probabilities"])
     expected = None

@@ -158,8 +158,8 @@ def test_upload_a_photo(server, browser, astronaut_file, tmp_path):
     took = time.monotonic() - start
     faces = card.find_elements(By.CSS_SELECTOR, "li.face")
     assert [f.get_attribute("data-emotion") for f in faces] == ["happy"]
-    assert faces[0].get_attribute("data-box") == "177,66,97,97"
-    assert faces[0].find_element(By.CLASS_NAME, "face-label").text.startswith("face 0: happy 0.9")
+    assert faces[0].get_attribute("data-box") == "169,61,111,111"  # MTCNN, the default
+    assert faces[0].find_element(By.CLASS_NAME, "face-label").text.startswith("face 0: happy 0.8")
     bars = faces[0].find_elements(By.CSS_SELECTOR, ".bar")
     assert [b.get_attribute("data-class") for b in bars] == [
         "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -168,7 +168,7 @@ def test_upload_a_photo(server, browser, astronaut_file, tmp_path):
         const c = document.querySelector('section.photo .photo-canvas');
         const s = c.width / 512;
         return [c.width, ...c.getContext('2d').getImageData(
-            Math.round(177 * s), Math.round((66 + 60) * s), 1, 1).data];""")
+            Math.round(169 * s), Math.round((61 + 60) * s), 1, 1).data];""")
     assert pixel[0] == 512
     assert np.abs(np.subtract(pixel[1:4], (250, 200, 0))).max() <= 40, pixel
     # Grad-CAM: the toggle fetches and shows the picture.
@@ -186,7 +186,8 @@ def test_upload_a_photo(server, browser, astronaut_file, tmp_path):
     text = _wait(driver, lambda d: d.execute_script("return window.__saved;"), 10,
                  "the downloaded JSON")
     (line,) = [json.loads(x) for x in text.splitlines()]
-    assert line["file"] == "astronaut.png" and line["box"] == [177, 66, 97, 97]
+    assert line["file"] == "astronaut.png" and line["box"] == [169, 61, 111, 111]
+    assert len(line["landmarks"]) == 5
     assert line["emotion"] == "happy" and len(line["probabilities"]) == 7
     shot = _save_screenshot(driver, tmp_path / "serve.png")
     target = os.environ.get("SKFER_SERVE_SCREENSHOT")
@@ -217,6 +218,17 @@ def test_upload_several_photos_one_bad(server, browser, astronaut_file, tmp_path
     assert "is not an image" in cards["broken.jpg"].find_element(By.CLASS_NAME, "message").text
     assert cards["blank.png"].get_attribute("data-faces") == "0"
     assert cards["blank.png"].find_element(By.CLASS_NAME, "message").text == "No face found."
+
+
+def test_api_docs_render_offline(server, browser):
+    # Swagger UI's script comes from the package: the routes appear without internet.
+    driver = browser()
+    driver.get(server + "/docs")
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")) >= 4,
+          30, "the API's routes in Swagger UI")
+    paths = {e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR,
+                                                           ".opblock-summary-path")}
+    assert {"/api/v1/predict", "/api/v1/models", "/health"} <= paths
 
 
 def _write_y4m(path, rgb, n_frames=20, fps=10):

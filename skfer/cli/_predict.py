@@ -247,13 +247,16 @@ def check_outputs(files, annotate):
         seen[key] = path
 
 
-def face_line(box, label, row, classes):
+def face_line(box, label, row, classes, landmarks=None):
     """``(box, JSON fields, probability of label)`` of one face.
 
     The one place where the fields of a face's JSON line are built, for
     ``skfer predict`` and for ``skfer serve``'s API (so the same photo gives
-    the same JSON both ways): ``box`` as a list of ints, ``emotion`` the
-    label, ``probabilities`` ``{class: round(p, 4)}`` (None when ``row`` is).
+    the same JSON both ways): ``box`` as a list of ints, ``landmarks`` (only
+    when the detector gives them, as MTCNN does) five ``[x, y]`` points
+    rounded to 0.1 pixel (eye centres left then right, nose tip, mouth
+    corners), ``emotion`` the label, ``probabilities`` ``{class: round(p,
+    4)}`` (None when ``row`` is).
     """
     box = [int(v) for v in box]
     probs = top = None
@@ -261,7 +264,12 @@ def face_line(box, label, row, classes):
         probs = {label_text(c): round(float(v), 4)
                  for c, v in zip(classes, row, strict=True)}
         top = probs.get(label_text(label))
-    return box, {"box": box, "emotion": label, "probabilities": probs}, top
+    line = {"box": box}
+    if landmarks is not None:
+        line["landmarks"] = [[round(float(x), 1), round(float(y), 1)]
+                             for x, y in np.asarray(landmarks).reshape(-1, 2)]
+    line.update(emotion=label, probabilities=probs)
+    return box, line, top
 
 
 def no_face_line(file):
@@ -269,13 +277,18 @@ def no_face_line(file):
     return {"file": str(file), "box": None, "emotion": None, "probabilities": None}
 
 
-def photo_lines(file, boxes, labels, proba, classes):
-    """The JSON lines of one photo: one per face (:func:`face_line`), or :func:`no_face_line`."""
-    if len(boxes) == 0:
+def photo_lines(file, found, labels, proba, classes):
+    """The JSON lines of one photo's :class:`~skfer.faces.Detections` ``found``.
+
+    One per face (:func:`face_line`, with its landmarks when there are), or
+    :func:`no_face_line`.
+    """
+    if len(found) == 0:
         return [no_face_line(file)]
-    return [{"file": str(file), **face_line(box, labels[i], None if proba is None
-                                            else proba[i], classes)[1]}
-            for i, box in enumerate(boxes)]
+    return [{"file": str(file), **face_line(box, labels[i],
+                                            None if proba is None else proba[i], classes,
+                                            found.landmarks_of(i))[1]}
+            for i, box in enumerate(found.boxes)]
 
 
 class _CannotClassify(Exception):
@@ -308,7 +321,7 @@ class _Predictor:
         return list(self.pool.map(func, items))
 
     def find(self, image, engine=None):
-        """``(boxes, model inputs, pictures for --explain)`` of one RGB image.
+        """``(Detections, model inputs, pictures for --explain)`` of one RGB image.
 
         ``engine``: another face engine than the recognizer's (a video's,
         whose detector follows faces between detections).
@@ -317,7 +330,7 @@ class _Predictor:
         found = engine.detect(image)
         cuts = engine.cuts(image, found)  # at the photo's resolution (--explain)
         crops = [engine.finish(c) for c in cuts]
-        return found.boxes, crops, (cuts if self.explain is not None else crops)
+        return found, crops, (cuts if self.explain is not None else crops)
 
     def classify(self, crops):
         """``(labels, probabilities or None)`` of face crops, in batches."""
@@ -327,9 +340,9 @@ class _Predictor:
             # The model does not take images (e.g. trained on flat features).
             raise _CannotClassify(str(exc)) from None
 
-    def face_line(self, box, label, row):
+    def face_line(self, box, label, row, landmarks=None):
         """``(box, JSON fields, probability of label)`` of one face (:func:`face_line`)."""
-        return face_line(box, label, row, self.classes)
+        return face_line(box, label, row, self.classes, landmarks)
 
     def draw(self, rgb, faces):
         return draw_faces(rgb, faces, self.classes)
@@ -445,28 +458,29 @@ def _predict_photos(chunk, p):
             image = read_image(item[0], mode="rgb", max_pixels=p.max_pixels)
         except (ValueError, OSError) as exc:
             p.tick()
-            return None, exc, (), [], []
-        boxes, crops, shown = p.find(image)
+            return None, exc, None, [], []
+        found, crops, shown = p.find(image)
         p.tick()
-        return (image if keep else None), None, boxes, crops, shown
+        return (image if keep else None), None, found, crops, shown
 
     loaded = p.map(load, chunk)
     crops = [c for _, _, _, cs, _ in loaded for c in cs]
     labels, proba = p.classify(crops)
     failed, explain = set(), ([], [], [], [], [], [])
     n_faces = k = 0
-    for (path, rel), (image, exc, boxes, face_crops, shown) in zip(chunk, loaded, strict=True):
+    for (path, rel), (image, exc, found, face_crops, shown) in zip(chunk, loaded, strict=True):
         if exc is not None:
             p.say(f"skfer predict: error: cannot read '{path}': {exc}")
             failed.add(path)
             continue
         faces = []
+        boxes = found.boxes
         if len(boxes) == 0:
             p.say(f"skfer predict: warning: no face found in '{path}'.")
             print(json.dumps(no_face_line(path)), flush=True)
         for i, box in enumerate(boxes):
             row = None if proba is None else proba[k + i]
-            box, line, top = p.face_line(box, labels[k + i], row)
+            box, line, top = p.face_line(box, labels[k + i], row, found.landmarks_of(i))
             print(json.dumps({"file": str(path), **line}), flush=True)
             faces.append((box, labels[k + i], top))
             if p.explain is not None:

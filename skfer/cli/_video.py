@@ -169,7 +169,8 @@ def _flush(pending, path, rel, fps, p, tracker, state):
     results = iter(found)
     for index, rgb, processed in pending:
         if processed:
-            boxes, face_crops, shown = next(results)
+            detections, face_crops, shown = next(results)
+            boxes = detections.boxes
             n = len(boxes)
             rows = None if proba is None else proba[k:k + n]
             frame_labels = labels[k:k + n]
@@ -187,7 +188,8 @@ def _flush(pending, path, rel, fps, p, tracker, state):
             drawn = []
             for i, box in enumerate(boxes):
                 box, line, top = p.face_line(box, frame_labels[i],
-                                             None if rows is None else rows[i])
+                                             None if rows is None else rows[i],
+                                             detections.landmarks_of(i))
                 print(json.dumps({**head, **line}), flush=True)
                 drawn.append((box, frame_labels[i], top))
             state["drawn"] = drawn

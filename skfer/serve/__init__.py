@@ -17,15 +17,15 @@ from __future__ import annotations
 __all__ = ["create_app"]
 
 #: The one-line message when the extra is not installed.
-MISSING_EXTRA = ('skfer serve needs FastAPI, uvicorn and python-multipart, which are not '
-                 'installed: pip install "skfer[serve]"')
+MISSING_EXTRA = ('skfer serve needs FastAPI, uvicorn, python-multipart and fastapi-offline, '
+                 'which are not all installed: pip install "skfer[serve]"')
 
 
 def check_installed():
     """Raise ImportError naming ``pip install "skfer[serve]"`` when the extra is missing."""
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "python_multipart")
+    missing = [m for m in ("fastapi", "uvicorn", "python_multipart", "fastapi_offline")
                if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"{MISSING_EXTRA} (missing: {', '.join(missing)}).")
@@ -90,7 +90,7 @@ def create_app(model=None, *, max_upload_mb=32, max_pixels=50_000_000, max_files
     ...                     files={"images": ("astronaut.png", png.tobytes(), "image/png")})
     >>> face, = reply.json()["results"]
     >>> face["box"], face["emotion"]
-    ([177, 66, 97, 97], 'happy')
+    ([169, 61, 111, 111], 'happy')
     >>> app.state.service.close()
     """
     check_installed()

@@ -74,11 +74,15 @@ class _Admission:
 
 def build_app(service):
     """The FastAPI app serving ``service`` (see :func:`skfer.serve.create_app`)."""
-    from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+    from fastapi import Query, Request, WebSocket, WebSocketDisconnect
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
+    from fastapi_offline import FastAPIOffline
 
-    app = FastAPI(
+    # FastAPI with /docs (Swagger UI) and /redoc whose scripts come from the
+    # fastapi-offline wheel, not a CDN: they work offline like the page.
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="skfer serve",
         version=__version__,
         description="Facial expression recognition: every face of each photo with its "
@@ -124,7 +128,7 @@ def build_app(service):
             _LOG.exception("skfer serve: %s failed", upload.filename)
             return None, {"file": upload.filename, "status": 500,
                           "error": f"{type(exc).__name__}: {exc}"}
-        return photo_lines(upload.filename, found.boxes, labels, proba, slot.classes), None
+        return photo_lines(upload.filename, found, labels, proba, slot.classes), None
 
     @app.exception_handler(ServeError)
     async def _serve_error(request, exc):
@@ -277,7 +281,8 @@ def build_app(service):
                     proba = tracker.update(found.boxes, proba)
                     labels = [slot.classes[k] for k in proba.argmax(axis=1)]
                 faces = [face_line(box, labels[i], None if proba is None else proba[i],
-                                   slot.classes)[1] for i, box in enumerate(found.boxes)]
+                                   slot.classes, found.landmarks_of(i))[1]
+                         for i, box in enumerate(found.boxes)]
                 await websocket.send_json({
                     "frame": frame, "width": int(image.shape[1]),
                     "height": int(image.shape[0]), "faces": faces,

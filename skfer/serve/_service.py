@@ -308,7 +308,9 @@ class ModelSlot:
         from ..faces import FaceRecognizer
 
         self.name, self.source = name, source
-        self.recognizer = FaceRecognizer(model, margin=margin, batch_size=batch_size)
+        # The defaults of skfer predict (MTCNN, landmark alignment): the same lines.
+        self.recognizer = FaceRecognizer(model, margin=margin, batch_size=batch_size,
+                                         detector="mtcnn", align="auto")
         self.classes = self.recognizer.classes
         self.lock = threading.Lock()
         self.batcher = _Batcher(self.recognizer, self.lock, name)
@@ -378,8 +380,16 @@ class Service:
         return list(self._specs)
 
     def check_model(self, name):
-        """``name`` (None: the default) if it is a model this service offers; else 400."""
+        """``name`` (None: the default) if it is a model this service offers; else 400.
+
+        The short names of :data:`skfer.pretrained.ALIASES` (``fer2013``,
+        ``ferplus``) name their shipped models here too.
+        """
+        from .. import pretrained
+
         name = self.default if name in (None, "", "default") else name
+        if name not in self._specs and pretrained.ALIASES.get(name) in self._specs:
+            name = pretrained.ALIASES[name]
         if name not in self._specs:
             raise ServeError(400, f"unknown model {name!r}; this server offers "
                                   f"{', '.join(self._specs)} (GET /api/v1/models).")
@@ -417,7 +427,10 @@ class Service:
         models = []
         for name, (source, where) in self._specs.items():
             entry = {"name": name, "source": source, "default": name == self.default,
-                     "loaded": name in self._slots}
+                     "loaded": name in self._slots,
+                     "aliases": sorted(a for a, n in pretrained.ALIASES.items()
+                                       if n == name and source == "pretrained"
+                                       and a not in self._specs)}
             card = pretrained.MODELS[where] if source == "pretrained" else {}
             classes = (self._slots[name].classes if name in self._slots
                        else card.get("classes", []))
@@ -454,12 +467,12 @@ class Service:
                                   "(Grad-CAM needs a convolutional net, as the shipped "
                                   "models)") from None
         pictures = []
+        cuts = slot.recognizer.engine.cuts(image, found)  # with the landmarks, as predict
         for j, i in enumerate(indices):
-            box = found.boxes[i]
             text = label_text(labels[i])
             if proba is not None:
                 text += f" {float(proba[i][slot.classes.index(labels[i])]):.2f}"
-            pictures.append(explain_picture(slot.recognizer.engine.cut(image, box), heat[j],
+            pictures.append(explain_picture(cuts[i], heat[j],
                                             text, colour(labels[i], slot.classes)))
         ok, png = cv2.imencode(".png", np.hstack(pictures))
         if not ok:  # pragma: no cover - PNG encoding of a uint8 image
