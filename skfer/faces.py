@@ -335,6 +335,28 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _check_max_side(max_side):
+    if max_side is not None and (not _is_int(max_side) or max_side < 24):
+        raise ValueError(f"max_side must be None or an int >= 24, got {max_side!r}.")
+
+
+def _working_copy(image, max_side):
+    """``(copy, scale)``: ``image`` downscaled so its longer side is at most ``max_side``.
+
+    Detectors search this copy and divide the boxes they find by ``scale``
+    (1.0, and ``image`` itself, when it is small enough or ``max_side`` is
+    None). Area interpolation, as ``cv2.resize`` does it.
+    """
+    height, width = image.shape[:2]
+    longer = max(height, width)
+    if max_side is None or longer <= max_side:
+        return image, 1.0
+    scale = max_side / longer
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    cv2 = import_cv2()
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
 class HaarDetector:
     """Frontal faces with OpenCV's Haar cascades (shipped in the opencv wheel).
 
@@ -397,8 +419,7 @@ class HaarDetector:
                 "min_size must be an int >= 1 (pixels) or a float in (0, 1) (fraction "
                 f"of the image's longer side), got {min_size!r}."
             )
-        if max_side is not None and (not _is_int(max_side) or max_side < 24):
-            raise ValueError(f"max_side must be None or an int >= 24, got {max_side!r}.")
+        _check_max_side(max_side)
         names = [cascade] if isinstance(cascade, (str, os.PathLike)) else cascade
         try:
             names = list(names)
@@ -433,19 +454,10 @@ class HaarDetector:
         Detections
             Boxes, scores (neighbour counts) and no landmarks.
         """
-        cv2 = import_cv2()
         gray = to_gray_uint8(image)
         height, width = gray.shape
         longer = max(height, width)
-        scale = 1.0
-        small = gray
-        if self.max_side is not None and longer > self.max_side:
-            scale = self.max_side / longer
-            small = cv2.resize(
-                gray,
-                (max(1, round(width * scale)), max(1, round(height * scale))),
-                interpolation=cv2.INTER_AREA,
-            )
+        small, scale = _working_copy(gray, self.max_side)
         min_face = self.min_size if _is_int(self.min_size) else self.min_size * longer
         min_px = max(1, int(round(min_face * scale)))
         all_boxes, all_scores = [], []
@@ -595,8 +607,7 @@ class MTCNNDetector:
     def __init__(self, *, min_size=0.05, max_side=640, thresholds=(0.6, 0.7, 0.92),
                  scale_factor=0.709, rotations=(0,), square=True):
         self.min_size = _check_min_size(min_size)
-        if max_side is not None and (not _is_int(max_side) or max_side < 24):
-            raise ValueError(f"max_side must be None or an int >= 24, got {max_side!r}.")
+        _check_max_side(max_side)
         self.max_side = max_side
         try:
             thresholds = tuple(float(t) for t in thresholds)
@@ -656,15 +667,7 @@ class MTCNNDetector:
         rgb = to_rgb_uint8(image)
         height, width = rgb.shape[:2]
         longer = max(height, width)
-        scale = 1.0
-        small = rgb
-        if self.max_side is not None and longer > self.max_side:
-            scale = self.max_side / longer
-            small = cv2.resize(
-                rgb,
-                (max(1, round(width * scale)), max(1, round(height * scale))),
-                interpolation=cv2.INTER_AREA,
-            )
+        small, scale = _working_copy(rgb, self.max_side)
         min_face = self.min_size if _is_int(self.min_size) else self.min_size * longer
         min_px = max(12.0, float(min_face) * scale)
         nets = get_nets()
