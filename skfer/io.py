@@ -414,8 +414,6 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
     >>> loaded.skfer_manifest_["kind"], loaded.skfer_manifest_["classes"]
     ('deep', ['happy', 'sad'])
     """
-    import skops.io as sio
-
     from .neural._load import loads as net_loads
 
     if trusted is not None and (
@@ -435,6 +433,8 @@ def load_model(path, *, trusted=None, custom_objects=None, device=None):
         if model_file.root != SKOPS:
             model = load_net(model_file, model_file.root)
         else:
+            import skops.io as sio  # only here: importing it takes seconds
+
             # Types are checked before anything is built, nets included.
             data = model_file.read(SKOPS)
             _check_skops_archive(data, path)

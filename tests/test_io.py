@@ -161,6 +161,41 @@ def _tamper(path, obj):
             zf.writestr(name, data)
 
 
+def test_a_loaded_net_builds_its_optimizer_only_to_train(tmp_path, faces):
+    # Loading to predict builds no optimizer (the first one of a process imports
+    # torch._dynamo: seconds); training the loaded net builds it then.
+    X, y = faces
+    X = X[:, ::4, ::4]
+    cnn = CNNClassifier(architecture="simple", module__channels=(4,), random_state=0,
+                        optimizer__weight_decay=1e-4, **TINY_NET).fit(X, y)
+    loaded = load_model(save_model(cnn, tmp_path / "cnn.skfer"))
+    net = loaded.net_
+    assert net.initialized_ and not hasattr(net, "optimizer_")
+    _same_predictions(cnn, loaded, X)
+    net.set_params(lr=0.005)  # a virtual parameter of the optimizer: built for it
+    assert net.optimizer_.param_groups[0]["lr"] == 0.005
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 1e-4
+    again = load_model(tmp_path / "cnn.skfer").net_
+    before = [p.detach().clone() for p in again.module_.parameters()]
+    again.partial_fit(torch.from_numpy(X[:, None]), torch.from_numpy(
+        np.searchsorted(loaded.classes_, y)))
+    assert isinstance(again.optimizer_, torch.optim.Optimizer)
+    after = list(again.module_.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_loading_the_shipped_model_imports_neither_skops_nor_dynamo():
+    import subprocess
+    import sys
+
+    code = ("import sys; from skfer import pretrained; pretrained.load(); "
+            "print(sorted(m for m in ('skops', 'torch._dynamo') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 def test_untrusted_type_refused(tmp_path, faces):
     X, y = faces
     path = save_model(make_model("pca_lda").fit(X, y), tmp_path / "m.skfer")

@@ -164,6 +164,36 @@ def test_detection_from_eight_threads_at_once_in_fresh_processes():
         assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_worker_threads_run_opencv_single_threaded():
+    # Worker threads each running OpenCV, with OpenCV's own pool on top, fight
+    # for the cores: map_images turns the pool off while its workers run, and
+    # restores it after, also when nested or when a worker fails.
+    import cv2
+
+    from skfer._image import map_images, opencv_single_threaded
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        seen = map_images(lambda img: cv2.getNumThreads(), [np.zeros((4, 4))] * 6, n_jobs=2)
+        assert seen == [1] * 6 and cv2.getNumThreads() == 2
+        assert map_images(lambda img: cv2.getNumThreads(), [np.zeros((4, 4))] * 2) == [2, 2]
+        with opencv_single_threaded():
+            with opencv_single_threaded():
+                assert cv2.getNumThreads() == 1
+            assert cv2.getNumThreads() == 1  # the outer block still holds it
+        assert cv2.getNumThreads() == 2
+
+        def fail(img):
+            raise RuntimeError("a worker fails")
+
+        with pytest.raises(RuntimeError, match="a worker fails"):
+            map_images(fail, [np.zeros((4, 4))] * 4, n_jobs=2)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
 # --------------------------------------------------- 3. Ctrl-C in training
 def _tiny_fit(callback):
     from skfer.neural import CNNClassifier

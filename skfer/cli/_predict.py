@@ -549,6 +549,7 @@ def main(args):
     from joblib import effective_n_jobs
     from tqdm.auto import tqdm
 
+    from .._image import opencv_single_threaded
     from ..faces import FaceRecognizer
 
     try:
@@ -582,7 +583,8 @@ def main(args):
                disable=args.quiet or len(files) < 2, leave=False)
     failed, n_faces = set(), 0
     chunk = _CHUNK if annotate is None else _ANNOTATE_CHUNK
-    with ThreadPoolExecutor(n_workers) if n_workers > 1 else nullcontext() as pool:
+    with ThreadPoolExecutor(n_workers) if n_workers > 1 else nullcontext() as pool, \
+            opencv_single_threaded(n_workers > 1):
         p = _Predictor(recognizer, pool=pool, quiet=args.quiet, say=say, bar=bar,
                        max_pixels=args.max_pixels,
                        annotate=annotate, explain=explain)

@@ -315,7 +315,7 @@ def loads(config, state, *, custom_objects=None, device=None, source="<memory>",
             source, f"the input standard deviation 'std' of "
             f"{net_member(member.rpartition('/')[0], NET_WEIGHTS)} is not positive")
     try:
-        net.initialize()
+        net.initialize_for_inference()
     except Exception as exc:
         raise broken_file_error(
             source, f"the architecture of {what} cannot be built ({str(exc)[:200]})"

@@ -191,6 +191,7 @@ class SkferNet(NeuralNetClassifier):
             raise  # a callback's way to stop: skorch ends training normally
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self.ensure_optimizer()
         with _watch_sigint():
             try:
                 return super().partial_fit(X, y, classes=classes, **fit_params)
@@ -217,6 +218,35 @@ class SkferNet(NeuralNetClassifier):
         if "callbacks" not in self.cuda_dependent_attributes_:
             self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "callbacks"]
         return self
+
+    # -- a net loaded to predict builds no optimizer: the first optimizer of a
+    #    process imports torch._dynamo (about 2 s of the 4 s that loading the
+    #    shipped model took); it is built when training starts.
+    def initialize_for_inference(self):
+        """:meth:`initialize`, with the optimizer built only when training starts."""
+        self._defer_optimizer = True
+        try:
+            return self.initialize()
+        finally:
+            self._defer_optimizer = False
+
+    def initialize_optimizer(self, *args, **kwargs):
+        if getattr(self, "_defer_optimizer", False):
+            if "optimizer" not in self.prefixes_:  # optimizer__* stay valid parameters
+                self._register_attribute("optimizer_", None)
+            return self
+        return super().initialize_optimizer(*args, **kwargs)
+
+    def ensure_optimizer(self):
+        """Build the optimizer that :meth:`initialize_for_inference` left out."""
+        if getattr(self, "initialized_", False) and not hasattr(self, "optimizer_"):
+            self._initialize_optimizer()
+        return self
+
+    def set_params(self, **kwargs):
+        if any(k == "lr" or k.startswith("optimizer") for k in kwargs):
+            self.ensure_optimizer()  # its virtual parameters set the optimizer's values
+        return super().set_params(**kwargs)
 
     def initialize_module(self):
         super().initialize_module()

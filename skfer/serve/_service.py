@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: Largest decoded image accepted by default, in pixels (width x height).
-MAX_PIXELS = 50_000_000
+from .._image import MAX_PIXELS, opencv_single_threaded
+
 #: Largest request body accepted by default, in bytes.
 MAX_UPLOAD_BYTES = 32_000_000
 #: Most files in one request by default.
@@ -371,7 +371,11 @@ class Service:
                 self.default += "'"
             self._specs[self.default] = ("file", path)
         self._slots, self._load_lock = {}, threading.Lock()
+        self._opencv_threads = None
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="skfer-serve-worker")
+        # The workers each run OpenCV: its own thread pool off until close().
+        self._opencv_threads = opencv_single_threaded(workers > 1)
+        self._opencv_threads.__enter__()
         self.started = time.time()
         self.slot(self.default)
 
@@ -484,3 +488,6 @@ class Service:
         for slot in list(self._slots.values()):
             slot.batcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._opencv_threads is not None:
+            self._opencv_threads.__exit__(None, None, None)
+            self._opencv_threads = None
