@@ -1349,14 +1349,18 @@ class FaceRecognizer:
                         else np.zeros((0, len(self.classes))))
 
     def face_dicts(self, found, labels, proba):
-        """One dict per face: ``box``, ``emotion``, ``probabilities`` (name -> float)."""
-        return [{
-            "box": tuple(int(v) for v in box),
-            "emotion": labels[i],
-            "probabilities": None if proba is None else {
-                str(c): float(p) for c, p in zip(self.classes, proba[i], strict=True)
-            },
-        } for i, box in enumerate(found.boxes)]
+        """One dict per face: ``box``, ``landmarks`` (only when ``found`` has
+        them), ``emotion``, ``probabilities`` (name -> float)."""
+        faces = []
+        for i, box in enumerate(found.boxes):
+            face = {"box": tuple(int(v) for v in box)}
+            if found.landmarks is not None:
+                face["landmarks"] = np.array(found.landmarks[i], dtype=np.float64)
+            face["emotion"] = labels[i]
+            face["probabilities"] = None if proba is None else {
+                str(c): float(p) for c, p in zip(self.classes, proba[i], strict=True)}
+            faces.append(face)
+        return faces
 
     def recognize(self, images, *, n_jobs=None, verbose=0):
         """Every face of each photo: per photo, a list of :meth:`face_dicts`.

@@ -62,6 +62,9 @@ def test_skfer_predict_matches(reference, photo, capsys):
     classes = list(pretrained.load(face_detection=False).classes_)
     got = np.array([line["probabilities"][c] for c in classes])
     np.testing.assert_allclose(got, proba, atol=1e-4)  # printed to 4 decimals
+    # The same landmarks as detect_emotions gives (printed to 0.1 pixel).
+    [faces] = pretrained.detect_emotions([skdata.astronaut()])
+    np.testing.assert_allclose(line["landmarks"], faces[0]["landmarks"], atol=0.051)
 
 
 def test_skfer_demo_matches(reference, photo, tmp_path, capsys):

@@ -185,9 +185,11 @@ def detect_emotions(images, *, model=None, margin=0.1, detector="mtcnn",
     -------
     results : list of list of dict
         Per photo, one dict per face (largest first): ``box`` ``(x, y, w,
-        h)`` in the photo's pixels, ``emotion`` and ``probabilities`` (a
-        dict name -> probability; None for a model without
-        ``predict_proba``). An empty list for a photo without a face.
+        h)`` in the photo's pixels, ``landmarks`` (only with a detector that
+        finds them, as MTCNN: a (5, 2) array of the eye centres, nose tip
+        and mouth corners), ``emotion`` and ``probabilities`` (a dict name
+        -> probability; None for a model without ``predict_proba``). An
+        empty list for a photo without a face.
 
     Examples
     --------
@@ -195,7 +197,12 @@ def detect_emotions(images, *, model=None, margin=0.1, detector="mtcnn",
     >>> from skfer.pretrained import detect_emotions
     >>> [faces] = detect_emotions([data.astronaut()])
     >>> len(faces), sorted(faces[0])
-    (1, ['box', 'emotion', 'probabilities'])
+    (1, ['box', 'emotion', 'landmarks', 'probabilities'])
+    >>> faces[0]["landmarks"].shape
+    (5, 2)
+    >>> [haar] = detect_emotions([data.astronaut()], detector="haar")
+    >>> sorted(haar[0])
+    ['box', 'emotion', 'probabilities']
     """
     from .._image import check_images
     from ..faces import FaceRecognizer
