@@ -136,3 +136,15 @@ def test_low_level_modules_import_no_high_level_ones():
             if module == low or module.startswith(low + "."):
                 bad = [t for t in targets if t.startswith(high)]
                 assert not bad, f"{module} imports {bad}"
+
+
+def test_the_service_does_not_import_the_command_line():
+    # skfer serve and skfer predict share what they report (skfer._annotate);
+    # the command line starts the service, never the other way round.
+    edges, _ = _graph()
+    for low, high in (("skfer.serve", ("skfer.cli",)),
+                      ("skfer._annotate", ("skfer.cli", "skfer.serve"))):
+        for module, targets in edges.items():
+            if module == low or module.startswith(low + "."):
+                bad = [t for t in targets if t.startswith(high)]
+                assert not bad, f"{module} imports {bad}"

@@ -4,7 +4,8 @@ Each command module has ``format_parser(subparsers)``, which registers its
 sub-parser, and ``main(args)``, which runs it and returns the exit status;
 they parse arguments, call the library and print. Shared pieces:
 :mod:`skfer.cli._common` (usage errors, model specs, ``--param``, dataset
-loading) and :mod:`skfer.cli._draw` (annotated images, Grad-CAM pictures).
+loading) and, shared with ``skfer serve``, :mod:`skfer._annotate` (JSON lines
+of faces, annotated images, Grad-CAM pictures).
 
 * ``skfer demo`` (:mod:`skfer.cli._demo`): the shipped model on a photo.
 * ``skfer compare`` (:mod:`skfer.cli._compare`): models on the same folds, a report.

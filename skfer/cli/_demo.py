@@ -57,9 +57,9 @@ def main(args):
 
     import numpy as np
 
+    from .._annotate import draw_faces, write_image
     from .._image import read_image
     from ..pretrained import ALIASES, MODELS, detect_emotions, load
-    from ._draw import draw_faces, write_image
 
     if args.image is None:
         from skimage import data

@@ -2,8 +2,9 @@
 
 The faces are found, cropped and classified by :class:`skfer.faces.FaceRecognizer`
 (the one face engine); this module only walks the files, prints the JSON
-lines, and writes annotated copies and Grad-CAM pictures (drawn by
-:mod:`skfer.cli._draw`). Videos are read by :mod:`skfer.cli._video`.
+lines (built by :mod:`skfer._annotate`, as ``skfer serve``'s), and writes
+annotated copies and Grad-CAM pictures (drawn there too). Videos are read by
+:mod:`skfer.cli._video`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import UsageError, error
-from ._draw import (
+from .._annotate import (
     EXPLAIN_SIZE,
     colour,
+    crop_margin_of,
     draw_faces,
     explain_picture,
+    face_line,
     label_text,
+    no_face_line,
     write_image,
 )
-from ._train import DEFAULT_MARGIN
+from ._common import UsageError, error
 from ._video import EXPLAIN_FRAMES, VIDEO_EXTENSIONS, is_video, predict_video
 
 _PREDICT_DESCRIPTION = """\
@@ -245,50 +248,6 @@ def check_outputs(files, annotate):
                 f"--annotate: '{seen[key]}' and '{path}' would both be written to '{out}'; "
                 "give them in separate runs or rename one.")
         seen[key] = path
-
-
-def face_line(box, label, row, classes, landmarks=None):
-    """``(box, JSON fields, probability of label)`` of one face.
-
-    The one place where the fields of a face's JSON line are built, for
-    ``skfer predict`` and for ``skfer serve``'s API (so the same photo gives
-    the same JSON both ways): ``box`` as a list of ints, ``landmarks`` (only
-    when the detector gives them, as MTCNN does) five ``[x, y]`` points
-    rounded to 0.1 pixel (eye centres left then right, nose tip, mouth
-    corners), ``emotion`` the label, ``probabilities`` ``{class: round(p,
-    4)}`` (None when ``row`` is).
-    """
-    box = [int(v) for v in box]
-    probs = top = None
-    if row is not None:
-        probs = {label_text(c): round(float(v), 4)
-                 for c, v in zip(classes, row, strict=True)}
-        top = probs.get(label_text(label))
-    line = {"box": box}
-    if landmarks is not None:
-        line["landmarks"] = [[round(float(x), 1), round(float(y), 1)]
-                             for x, y in np.asarray(landmarks).reshape(-1, 2)]
-    line.update(emotion=label, probabilities=probs)
-    return box, line, top
-
-
-def no_face_line(file):
-    """The JSON line of a photo in which no face was found."""
-    return {"file": str(file), "box": None, "emotion": None, "probabilities": None}
-
-
-def photo_lines(file, found, labels, proba, classes):
-    """The JSON lines of one photo's :class:`~skfer.faces.Detections` ``found``.
-
-    One per face (:func:`face_line`, with its landmarks when there are), or
-    :func:`no_face_line`.
-    """
-    if len(found) == 0:
-        return [no_face_line(file)]
-    return [{"file": str(file), **face_line(box, labels[i],
-                                            None if proba is None else proba[i], classes,
-                                            found.landmarks_of(i))[1]}
-            for i, box in enumerate(found.boxes)]
 
 
 class _CannotClassify(Exception):
@@ -526,19 +485,11 @@ def _load_model(args):
         raise UsageError(str(exc)) from None
     what = (f"skfer's pretrained model {args.model or pretrained.DEFAULT!r}" if shipped
             else f"the model in '{args.model}'")
-    margin = args.margin if args.margin is not None else crop_margin_of(model, what)
+    try:
+        margin = args.margin if args.margin is not None else crop_margin_of(model, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return model, what, margin
-
-
-def crop_margin_of(model, what="the model"):
-    """The crop margin ``model`` asks for: its file's metadata ``crop_margin``, else 0.1.
-
-    Used by ``skfer predict`` and ``skfer serve`` alike; a bad value in the
-    metadata is a ValueError naming ``what``.
-    """
-    meta = getattr(model, "skfer_manifest_", {}).get("metadata") or {}
-    margin = meta.get("crop_margin", DEFAULT_MARGIN)
-    return _check_margin(margin, f"{what}: its metadata's crop_margin")
 
 
 def main(args):

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from .._annotate import DEFAULT_MARGIN
 from ._common import UsageError, add_ferplus_options, check_writable, error
 
 _TRAIN_DESCRIPTION = """\
@@ -30,12 +31,6 @@ examples:
   skfer train --dataset folder --data my_faces/ --model pca_lda --param pca__n_components=30 \\
       --out mine.skfer
 """
-
-#: Crop margin that ``skfer predict`` uses for models trained on datasets of
-#: face crops: FER2013 and CK+48 faces are 1.22 and 1.23 times the side of the
-#: face box that ``detect_faces`` finds in them (medians over 300 images
-#: each), a margin of 0.11 on each side.
-DEFAULT_MARGIN = 0.1
 
 #: Datasets whose images are face crops with about ``DEFAULT_MARGIN``.
 _CROPPED_DATASETS = ("fer2013", "ferplus", "ckplus")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
-from ..cli._predict import face_line, photo_lines
+from .._annotate import face_line, photo_lines
 from ..faces import FaceTracker
 from ._service import MultipartReader, ServeError
 

@@ -319,7 +319,7 @@ class ModelSlot:
 
 def colours_of(classes):
     """``{class: '#rrggbb'}``: the box colours ``skfer predict --annotate`` draws."""
-    from ..cli._draw import colour, label_text
+    from .._annotate import colour, label_text
 
     return {label_text(c): "#{:02x}{:02x}{:02x}".format(*colour(c, classes)) for c in classes}
 
@@ -412,7 +412,7 @@ class Service:
 
     def _load(self, name):
         from .. import pretrained
-        from ..cli._predict import crop_margin_of
+        from .._annotate import crop_margin_of
         from ..io import load_model
 
         source, where = self._specs[name]
@@ -456,7 +456,7 @@ class Service:
         """The PNG bytes of the Grad-CAM pictures of one photo's faces, side by side."""
         import cv2
 
-        from ..cli._draw import colour, explain_picture, label_text
+        from .._annotate import colour, explain_picture, label_text
         from ..explain import grad_cam
 
         indices = range(len(crops)) if face is None else [face]
