@@ -66,7 +66,6 @@ def is_path(x) -> bool:
     return isinstance(x, (str, os.PathLike))
 
 
-
 #: Largest image decoded by default, in pixels (width x height): 50 megapixels
 #: (an 8660 x 5773 photo; phone cameras give 12 to 48). A bigger file is
 #: refused from its header, before its pixels are decoded (a 400 KB PNG can

@@ -1355,7 +1355,7 @@ class FaceRecognizer:
         for i, box in enumerate(found.boxes):
             face = {"box": tuple(int(v) for v in box)}
             if found.landmarks is not None:
-                face["landmarks"] = np.array(found.landmarks[i], dtype=np.float64)
+                face["landmarks"] = np.array(found.landmarks_of(i), dtype=np.float64)
             face["emotion"] = labels[i]
             face["probabilities"] = None if proba is None else {
                 str(c): float(p) for c, p in zip(self.classes, proba[i], strict=True)}

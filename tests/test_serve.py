@@ -512,6 +512,17 @@ def test_serve_command_errors(tmp_path, capsys, monkeypatch):
         create_app()
 
 
+def test_the_pixel_limit_follows_skfer_max_pixels(monkeypatch):
+    # One limit for every skfer reader: the environment variable that raises
+    # skfer predict's limit raises the server's too; an explicit value wins.
+    monkeypatch.setenv("SKFER_MAX_PIXELS", "1000")
+    assert Limits().max_pixels == 1000
+    assert Limits(max_pixels=5).max_pixels == 5
+    monkeypatch.setenv("SKFER_MAX_PIXELS", "many")
+    with pytest.raises(ValueError, match="SKFER_MAX_PIXELS must be a positive int"):
+        Limits()
+
+
 def test_limits_are_checked():
     with pytest.raises(ValueError, match="max_pixels must be a positive int"):
         Limits(max_pixels=0)

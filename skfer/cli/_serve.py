@@ -54,9 +54,10 @@ def format_parser(subparsers):
                    help="threads decoding photos and finding faces (default: min(4, cores))")
     q.add_argument("--max-upload-mb", type=float, default=32, metavar="MB",
                    help="largest request, in MB (default 32): larger ones get 413")
-    q.add_argument("--max-pixels", type=int, default=50_000_000, metavar="N",
+    q.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="largest image, width x height, checked before decoding "
-                        "(default 50000000): larger ones get 413")
+                        "(default 50000000, or the SKFER_MAX_PIXELS environment "
+                        "variable): larger ones get 413")
     q.add_argument("--max-files", type=int, default=64, metavar="N",
                    help="most files in one request (default 64)")
     q.add_argument("--device", metavar="DEVICE",

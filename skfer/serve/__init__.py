@@ -31,7 +31,7 @@ def check_installed():
         raise ImportError(f"{MISSING_EXTRA} (missing: {', '.join(missing)}).")
 
 
-def create_app(model=None, *, max_upload_mb=32, max_pixels=50_000_000, max_files=64,
+def create_app(model=None, *, max_upload_mb=32, max_pixels=None, max_files=64,
                max_pending=16, workers=None, device=None):
     """The ``skfer serve`` application: the page, the REST API, the webcam stream.
 
@@ -44,9 +44,10 @@ def create_app(model=None, *, max_upload_mb=32, max_pixels=50_000_000, max_files
         offered too (loaded when first asked for).
     max_upload_mb : float, default=32
         Largest request body, in megabytes (10**6 bytes): larger ones get 413.
-    max_pixels : int, default=50_000_000
+    max_pixels : int or None, default=None
         Largest image (width x height, read from the file's header before
-        any decoding): larger ones get 413.
+        any decoding): larger ones get 413. None: the limit of every skfer
+        reader, ``$SKFER_MAX_PIXELS`` or 50,000,000.
     max_files : int, default=64
         Most files in one request.
     max_pending : int, default=16
@@ -94,6 +95,7 @@ def create_app(model=None, *, max_upload_mb=32, max_pixels=50_000_000, max_files
     >>> app.state.service.close()
     """
     check_installed()
+    from .._image import max_pixels_limit
     from ._app import build_app
     from ._service import Limits, Service
 
@@ -102,6 +104,7 @@ def create_app(model=None, *, max_upload_mb=32, max_pixels=50_000_000, max_files
     except (TypeError, ValueError):
         raise ValueError(f"max_upload_mb must be a positive number, got "
                          f"{max_upload_mb!r}.") from None
-    limits = Limits(max_upload_bytes=upload, max_pixels=max_pixels, max_files=max_files,
+    limits = Limits(max_upload_bytes=upload, max_pixels=max_pixels_limit(max_pixels),
+                    max_files=max_files,
                     max_pending=max_pending)
     return build_app(Service(model, limits=limits, workers=workers, device=device))

@@ -19,12 +19,13 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .._image import MAX_PIXELS, opencv_single_threaded
+from .._image import MAX_PIXELS, max_pixels_limit, opencv_single_threaded
 
 #: Largest request body accepted by default, in bytes.
 MAX_UPLOAD_BYTES = 32_000_000
@@ -53,7 +54,8 @@ class Limits:
         Largest request body (every file together), in bytes: 413 above.
     max_pixels : int
         Largest image, width x height, read from the file's header before
-        decoding: 413 above.
+        decoding: 413 above (default: ``$SKFER_MAX_PIXELS`` or 50,000,000,
+        the limit of every skfer reader).
     max_files : int
         Most files in one request: 413 above.
     max_pending : int
@@ -61,7 +63,7 @@ class Limits:
     """
 
     max_upload_bytes: int = MAX_UPLOAD_BYTES
-    max_pixels: int = MAX_PIXELS
+    max_pixels: int = field(default_factory=max_pixels_limit)
     max_files: int = MAX_FILES
     max_pending: int = 16
 
@@ -371,13 +373,16 @@ class Service:
                 self.default += "'"
             self._specs[self.default] = ("file", path)
         self._slots, self._load_lock = {}, threading.Lock()
-        self._opencv_threads = None
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="skfer-serve-worker")
         # The workers each run OpenCV: its own thread pool off until close().
-        self._opencv_threads = opencv_single_threaded(workers > 1)
-        self._opencv_threads.__enter__()
+        self._cleanup = ExitStack()
+        self._cleanup.enter_context(opencv_single_threaded(workers > 1))
         self.started = time.time()
-        self.slot(self.default)
+        try:
+            self.slot(self.default)
+        except BaseException:  # a bad model file: nothing left running
+            self.close()
+            raise
 
     # models
     def model_names(self):
@@ -471,12 +476,12 @@ class Service:
                                   "(Grad-CAM needs a convolutional net, as the shipped "
                                   "models)") from None
         pictures = []
-        cuts = slot.recognizer.engine.cuts(image, found)  # with the landmarks, as predict
         for j, i in enumerate(indices):
             text = label_text(labels[i])
             if proba is not None:
                 text += f" {float(proba[i][slot.classes.index(labels[i])]):.2f}"
-            pictures.append(explain_picture(cuts[i], heat[j],
+            cut = slot.recognizer.engine.cut(image, found.boxes[i], found.landmarks_of(i))
+            pictures.append(explain_picture(cut, heat[j],
                                             text, colour(labels[i], slot.classes)))
         ok, png = cv2.imencode(".png", np.hstack(pictures))
         if not ok:  # pragma: no cover - PNG encoding of a uint8 image
@@ -488,6 +493,4 @@ class Service:
         for slot in list(self._slots.values()):
             slot.batcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
-        if self._opencv_threads is not None:
-            self._opencv_threads.__exit__(None, None, None)
-            self._opencv_threads = None
+        self._cleanup.close()
